@@ -1,0 +1,52 @@
+package pubsub
+
+import "context"
+
+// Broker publishes events to topics and subscribes to them. Implementations
+// are safe for concurrent use.
+type Broker interface {
+	// Publish appends an event to m.Topic, creating the topic if needed, and
+	// fans it out to the topic's subscribers without waiting for them. It
+	// returns an error wrapping ErrInvalidTopic, ErrInvalidType or
+	// ErrInvalidIdempotencyKey for bad input, and ErrClosed after the broker
+	// closed.
+	Publish(ctx context.Context, m Message) (Receipt, error)
+
+	// Subscribe registers a subscriber to topics and returns once it is
+	// registered: every event published after Subscribe returns is
+	// delivered. With a non-empty cursor (an event ID, or Earliest) the
+	// retained events after the cursor are delivered first, with no loss or
+	// repetition at the seam between history and live events. A cursor that
+	// cannot be honoured exactly never fails the call: the subscription
+	// starts with a gap notice instead (see Event.Gap). Topics are
+	// validated as by ValidateTopics.
+	Subscribe(ctx context.Context, topics []string, cursor string) (Subscription, error)
+
+	// Topic describes one topic, or returns ErrTopicNotFound.
+	Topic(ctx context.Context, name string) (TopicInfo, error)
+
+	// Topics describes the topics whose names start with prefix, sorted by
+	// name.
+	Topics(ctx context.Context, prefix string) ([]TopicInfo, error)
+}
+
+// Subscription is one subscriber's registration with a broker: the events
+// of its topics, in log order, as a queue the subscriber drains.
+//
+// Ready and Fetch are for the one goroutine that consumes the subscription;
+// Close may be called from any goroutine, more than once.
+type Subscription interface {
+	// Ready returns a channel that receives a value when Fetch may have
+	// something new: events, or the end of the subscription. It is the same
+	// channel for the life of the subscription.
+	Ready() <-chan struct{}
+
+	// Fetch appends the events ready for delivery to dst, in order, and
+	// returns the extended slice. It never blocks. Once the subscription has
+	// ended, Fetch returns the error that ended it: ErrSlowSubscriber,
+	// ErrUnsubscribed after Close, or ErrClosed when the broker closed.
+	Fetch(dst []*Event) ([]*Event, error)
+
+	// Close ends the subscription and frees its queue.
+	Close() error
+}

@@ -1,0 +1,29 @@
+package pubsub
+
+import "errors"
+
+// Errors returned by brokers and by the validation functions. They are
+// wrapped with detail; test for them with errors.Is.
+var (
+	// ErrInvalidTopic: a topic name does not follow the grammar of
+	// ValidateTopic.
+	ErrInvalidTopic = errors.New("pubsub: invalid topic")
+	// ErrInvalidType: an event type does not follow the rules of
+	// ValidateType.
+	ErrInvalidType = errors.New("pubsub: invalid event type")
+	// ErrInvalidIdempotencyKey: an idempotency key is too long or holds
+	// control characters.
+	ErrInvalidIdempotencyKey = errors.New("pubsub: invalid idempotency key")
+	// ErrNoTopics: a subscription names no topic.
+	ErrNoTopics = errors.New("pubsub: no topics")
+	// ErrTopicNotFound: the topic does not exist.
+	ErrTopicNotFound = errors.New("pubsub: topic not found")
+	// ErrSlowSubscriber ends a subscription whose queue overflowed because
+	// it did not take its events fast enough. The subscriber can resubscribe
+	// with the ID of the last event it received.
+	ErrSlowSubscriber = errors.New("pubsub: subscriber fell behind")
+	// ErrUnsubscribed ends a subscription that was closed by its owner.
+	ErrUnsubscribed = errors.New("pubsub: subscription closed")
+	// ErrClosed: the broker has been closed.
+	ErrClosed = errors.New("pubsub: broker closed")
+)
