@@ -1,0 +1,109 @@
+package memory
+
+import (
+	"sync"
+
+	"github.com/ssebridge/ssebridge/pubsub"
+)
+
+// shrinkCap is the queue capacity above which a drained queue's array is
+// released, so that a subscriber that once had a burst does not keep a
+// large array while idle.
+const shrinkCap = 256
+
+// subscriber is the hub's side of a subscription. The hub owns its queue:
+// the publisher appends under mu, the consumer drains it under mu, and the
+// queue is dropped exactly once, when the subscription ends.
+type subscriber struct {
+	hub   *Hub
+	limit int
+	ready chan struct{}
+
+	// topics is guarded by hub.mu; nil once unregistered.
+	topics []*topic
+
+	mu     sync.Mutex
+	replay []*pubsub.Event // history snapshot, delivered before queue
+	queue  []*pubsub.Event // live events
+	err    error           // why the subscription ended; nil while live
+}
+
+var _ pubsub.Subscription = (*subscriber)(nil)
+
+func newSubscriber(h *Hub, limit int) *subscriber {
+	return &subscriber{hub: h, limit: limit, ready: make(chan struct{}, 1)}
+}
+
+// push queues ev. It reports false, and ends the subscription with
+// pubsub.ErrSlowSubscriber, when the queue is full. It never blocks on the
+// consumer.
+func (s *subscriber) push(ev *pubsub.Event) bool {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return false
+	}
+	if len(s.queue) >= s.limit {
+		s.err = pubsub.ErrSlowSubscriber
+		s.queue, s.replay = nil, nil
+		s.mu.Unlock()
+		s.signal()
+		return false
+	}
+	s.queue = append(s.queue, ev)
+	s.mu.Unlock()
+	s.signal()
+	return true
+}
+
+// signal wakes the consumer without blocking.
+func (s *subscriber) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// end ends the subscription with err unless it has ended already.
+func (s *subscriber) end(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.queue, s.replay = nil, nil
+	s.mu.Unlock()
+	s.signal()
+}
+
+// Ready implements pubsub.Subscription.
+func (s *subscriber) Ready() <-chan struct{} { return s.ready }
+
+// Fetch implements pubsub.Subscription.
+func (s *subscriber) Fetch(dst []*pubsub.Event) ([]*pubsub.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return dst, s.err
+	}
+	if s.replay != nil {
+		dst = append(dst, s.replay...)
+		s.replay = nil
+	}
+	dst = append(dst, s.queue...)
+	if cap(s.queue) > shrinkCap {
+		s.queue = nil
+	} else {
+		clear(s.queue)
+		s.queue = s.queue[:0]
+	}
+	return dst, nil
+}
+
+// Close implements pubsub.Subscription.
+func (s *subscriber) Close() error {
+	s.hub.mu.Lock()
+	s.hub.unregisterLocked(s)
+	s.hub.mu.Unlock()
+	s.end(pubsub.ErrUnsubscribed)
+	return nil
+}
