@@ -1,0 +1,71 @@
+package server
+
+import (
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
+	"github.com/ssebridge/ssebridge/pubsub"
+)
+
+// This file converts between the domain types of package pubsub and the
+// API's messages.
+
+func toMessage(req *ssebridgev1.PublishRequest) pubsub.Message {
+	return pubsub.Message{
+		Topic:          req.GetTopic(),
+		Type:           req.GetType(),
+		Data:           req.GetData(),
+		IdempotencyKey: req.GetIdempotencyKey(),
+	}
+}
+
+func toPublishResponse(r pubsub.Receipt) *ssebridgev1.PublishResponse {
+	return &ssebridgev1.PublishResponse{
+		Id:        r.ID,
+		Sequence:  r.Sequence,
+		Time:      timestamppb.New(r.Time),
+		Duplicate: r.Duplicate,
+	}
+}
+
+// toSubscribeResponse converts an event or, when e.Gap is set, a gap notice.
+func toSubscribeResponse(e *pubsub.Event) *ssebridgev1.SubscribeResponse {
+	if g := e.Gap; g != nil {
+		return &ssebridgev1.SubscribeResponse{Item: &ssebridgev1.SubscribeResponse_Gap{Gap: &ssebridgev1.Gap{
+			Reason:      toGapReason(g.Reason),
+			Topics:      g.Topics,
+			Id:          e.ID,
+			LastEventId: g.LastEventID,
+		}}}
+	}
+	return &ssebridgev1.SubscribeResponse{Item: &ssebridgev1.SubscribeResponse_Event{Event: &ssebridgev1.Event{
+		Id:       e.ID,
+		Topic:    e.Topic,
+		Type:     e.Type,
+		Data:     e.Data,
+		Sequence: e.Sequence,
+		Time:     timestamppb.New(e.Time),
+	}}}
+}
+
+func toGapReason(r pubsub.GapReason) ssebridgev1.GapReason {
+	switch r {
+	case pubsub.GapCursorTooOld:
+		return ssebridgev1.GapReason_GAP_REASON_CURSOR_TOO_OLD
+	case pubsub.GapCursorUnknown:
+		return ssebridgev1.GapReason_GAP_REASON_CURSOR_UNKNOWN
+	case pubsub.GapCursorMalformed:
+		return ssebridgev1.GapReason_GAP_REASON_CURSOR_MALFORMED
+	}
+	return ssebridgev1.GapReason_GAP_REASON_UNSPECIFIED
+}
+
+func toTopic(t pubsub.TopicInfo) *ssebridgev1.Topic {
+	return &ssebridgev1.Topic{
+		Name:           t.Name,
+		RetainedEvents: uint64(max(t.Retained, 0)),
+		LastSequence:   t.LastSequence,
+		Subscribers:    uint64(max(t.Subscribers, 0)),
+		LastEventId:    t.LastEventID,
+	}
+}

@@ -1,0 +1,126 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ssebridge/ssebridge/internal/metrics"
+	"github.com/ssebridge/ssebridge/pubsub"
+)
+
+// Errors of this package's own checks, wrapped with detail.
+var (
+	errDataTooLarge  = errors.New("server: data too large")
+	errTooManyTopics = errors.New("server: too many topics")
+	errShuttingDown  = errors.New("server: shutting down")
+)
+
+// Messages of the UNAVAILABLE statuses that ask the client to come back.
+const (
+	msgShuttingDown = "server shutting down; resubscribe with last_event_id"
+	msgSlow         = "subscriber fell behind and its queue overflowed; resubscribe with last_event_id set to the id of the last event received"
+	msgClosed       = "broker closed; retry later (resubscribe with last_event_id)"
+)
+
+// fieldError names the request field that err is about, where the domain
+// error alone does not say it: an invalid topic is field "topic" in Publish
+// and GetTopic but "topics" in Subscribe.
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// inField marks err as a fault of the request field named field.
+func inField(field string, err error) error {
+	return &fieldError{field: field, err: err}
+}
+
+// dataTooLarge is the error for data of size bytes over the limit.
+func dataTooLarge(size, limit int) error {
+	return fmt.Errorf("%w: data is %d bytes, the limit is %d bytes", errDataTooLarge, size, limit)
+}
+
+// badInput reports whether err is a fault of the request, and if so which
+// field it concerns and the reason label counted in metrics.Rejected.
+func badInput(err error) (field, reason string, ok bool) {
+	switch {
+	case errors.Is(err, pubsub.ErrInvalidTopic):
+		field, reason = "topic", "invalid_topic"
+	case errors.Is(err, pubsub.ErrNoTopics):
+		field, reason = "topics", "no_topics"
+	case errors.Is(err, errTooManyTopics):
+		field, reason = "topics", "too_many_topics"
+	case errors.Is(err, pubsub.ErrInvalidType):
+		field, reason = "type", "invalid_type"
+	case errors.Is(err, pubsub.ErrInvalidIdempotencyKey):
+		field, reason = "idempotency_key", "invalid_idempotency_key"
+	case errors.Is(err, errDataTooLarge):
+		field, reason = "data", "data_too_large"
+	default:
+		return "", "", false
+	}
+	if fe, isField := errors.AsType[*fieldError](err); isField {
+		field = fe.field
+	}
+	return field, reason, true
+}
+
+// status maps err, returned by this package's checks, by the broker or by
+// the stream, to the status the client receives. It is the one place where
+// errors become gRPC codes. Bad input is counted in metrics.Rejected;
+// errors the client cannot act on are logged and hidden behind "internal
+// error". method names the RPC in the log.
+func (s *Service) status(method string, err error) *status.Status {
+	if field, reason, ok := badInput(err); ok {
+		s.metrics.Rejected.WithLabelValues(metrics.GRPC, reason).Inc()
+		return badRequest(field, err.Error())
+	}
+	switch {
+	case errors.Is(err, pubsub.ErrTopicNotFound):
+		return status.New(codes.NotFound, err.Error())
+	case errors.Is(err, errShuttingDown):
+		return status.New(codes.Unavailable, msgShuttingDown)
+	case errors.Is(err, pubsub.ErrSlowSubscriber):
+		return status.New(codes.Unavailable, msgSlow)
+	case errors.Is(err, pubsub.ErrClosed):
+		return status.New(codes.Unavailable, msgClosed)
+	case errors.Is(err, context.Canceled):
+		return status.New(codes.Canceled, context.Canceled.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.New(codes.DeadlineExceeded, context.DeadlineExceeded.Error())
+	}
+	// Errors of the stream itself (a failed Send or Recv) already carry
+	// their status.
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+		return st
+	}
+	s.log.Error("internal error", "method", method, "err", err)
+	return status.New(codes.Internal, "internal error")
+}
+
+// statusError is status(method, err) as an error.
+func (s *Service) statusError(method string, err error) error {
+	return s.status(method, err).Err()
+}
+
+// badRequest is an INVALID_ARGUMENT status with a google.rpc.BadRequest
+// detail naming field.
+func badRequest(field, msg string) *status.Status {
+	st := status.New(codes.InvalidArgument, msg)
+	detailed, err := st.WithDetails(&errdetails.BadRequest{
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}},
+	})
+	if err != nil {
+		// Only a detail that cannot be marshalled fails; keep the message.
+		return st
+	}
+	return detailed
+}

@@ -1,0 +1,167 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"google.golang.org/grpc"
+
+	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
+	"github.com/ssebridge/ssebridge/pubsub"
+)
+
+// maxAcksPerResponse bounds the acknowledgements packed into one
+// PublishStreamResponse, and the acknowledgements waiting to be sent: when
+// that many wait, the receiving side stops publishing until the client
+// reads. Even with long error messages a full response stays well under the
+// 4 MiB that gRPC clients accept by default.
+const maxAcksPerResponse = 1024
+
+// Publish validates one event and publishes it to the broker. See the
+// EventService documentation in events.proto for the errors.
+func (s *Service) Publish(ctx context.Context, req *ssebridgev1.PublishRequest) (*ssebridgev1.PublishResponse, error) {
+	resp, err := s.publish(ctx, req)
+	if err != nil {
+		return nil, s.statusError("Publish", err)
+	}
+	return resp, nil
+}
+
+// publish is Publish with domain errors, shared by Publish and
+// PublishStream.
+func (s *Service) publish(ctx context.Context, req *ssebridgev1.PublishRequest) (*ssebridgev1.PublishResponse, error) {
+	m := toMessage(req)
+	if err := pubsub.ValidateMessage(m); err != nil {
+		return nil, err
+	}
+	if len(m.Data) > s.maxData {
+		return nil, dataTooLarge(len(m.Data), s.maxData)
+	}
+	start := time.Now()
+	r, err := s.broker.Publish(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.PublishDuration.Observe(time.Since(start).Seconds())
+	if !r.Duplicate {
+		s.published.Inc()
+	}
+	return toPublishResponse(r), nil
+}
+
+// PublishStream publishes the events of a bidirectional stream in the order
+// received and acknowledges each, in the same order, with its result or its
+// error. The handler's goroutine sends; one more goroutine receives and
+// publishes, and hands acknowledgements over through a bounded queue. The
+// sender packs every acknowledgement waiting in the queue into one
+// response. The call ends cleanly once the client has closed its side and
+// every acknowledgement is sent; it ends with UNAVAILABLE on Shutdown,
+// after sending the acknowledgements that are ready. An event whose
+// acknowledgement the client did not receive may or may not have been
+// published: retry it with the same idempotency key.
+func (s *Service) PublishStream(stream grpc.BidiStreamingServer[ssebridgev1.PublishStreamRequest, ssebridgev1.PublishStreamResponse]) error {
+	const method = "PublishStream"
+	if s.shuttingDown() {
+		return s.statusError(method, errShuttingDown)
+	}
+	ctx := stream.Context()
+	acks := make(chan *ssebridgev1.PublishAck, maxAcksPerResponse)
+	stop := make(chan struct{}) // closed when the handler returns
+	defer close(stop)
+	var recvErr error // written by the receiver before it closes acks
+	go s.receiveAndPublish(stream, acks, stop, &recvErr)
+
+	send := func(batch []*ssebridgev1.PublishAck) error {
+		if len(batch) == 0 {
+			return nil
+		}
+		return stream.Send(&ssebridgev1.PublishStreamResponse{Acks: batch})
+	}
+	for {
+		var first *ssebridgev1.PublishAck
+		var open bool
+		select {
+		case first, open = <-acks:
+		case <-ctx.Done():
+			return s.statusError(method, ctx.Err())
+		case <-s.shutdown:
+			batch, open := takeReady(nil, acks)
+			if err := send(batch); err != nil {
+				return s.statusError(method, err)
+			}
+			if !open {
+				return s.endOfPublishStream(recvErr)
+			}
+			return s.statusError(method, errShuttingDown)
+		}
+		if !open {
+			return s.endOfPublishStream(recvErr)
+		}
+		// The response owns its slice once sent, so each batch gets a new one.
+		batch, open := takeReady([]*ssebridgev1.PublishAck{first}, acks)
+		if err := send(batch); err != nil {
+			return s.statusError(method, err)
+		}
+		if !open {
+			return s.endOfPublishStream(recvErr)
+		}
+	}
+}
+
+// receiveAndPublish is PublishStream's receiving goroutine. It returns when
+// Recv fails (io.EOF once the client closed its side), storing the error in
+// *recvErr and closing acks, or when stop is closed.
+func (s *Service) receiveAndPublish(
+	stream grpc.BidiStreamingServer[ssebridgev1.PublishStreamRequest, ssebridgev1.PublishStreamResponse],
+	acks chan<- *ssebridgev1.PublishAck, stop <-chan struct{}, recvErr *error,
+) {
+	ctx := stream.Context()
+	for index := uint64(0); ; index++ {
+		req, err := stream.Recv()
+		if err != nil {
+			*recvErr = err
+			close(acks)
+			return
+		}
+		ack := &ssebridgev1.PublishAck{Index: index}
+		if resp, err := s.publish(ctx, req.GetEvent()); err != nil {
+			ack.Error = s.status("PublishStream", err).Proto()
+		} else {
+			ack.Result = resp
+		}
+		select {
+		case acks <- ack:
+		case <-stop:
+			return
+		}
+	}
+}
+
+// takeReady appends the acknowledgements waiting in acks to batch, up to
+// maxAcksPerResponse in all, without blocking. open is false once acks is
+// closed and empty.
+func takeReady(batch []*ssebridgev1.PublishAck, acks <-chan *ssebridgev1.PublishAck) (_ []*ssebridgev1.PublishAck, open bool) {
+	for len(batch) < maxAcksPerResponse {
+		select {
+		case ack, ok := <-acks:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, ack)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+// endOfPublishStream is the result of a PublishStream call whose receiver
+// stopped with err, after every acknowledgement was sent.
+func (s *Service) endOfPublishStream(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return s.statusError("PublishStream", err)
+}

@@ -1,0 +1,179 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
+	"github.com/ssebridge/ssebridge/internal/metrics"
+	"github.com/ssebridge/ssebridge/pubsub"
+)
+
+// Defaults and bounds for Config.
+const (
+	// DefaultMaxDataBytes is the data limit used when Config.MaxDataBytes is 0.
+	DefaultMaxDataBytes = 1 << 20
+	// DefaultMaxTopics is the topic limit used when Config.MaxTopics is 0.
+	DefaultMaxTopics = 16
+	// MaxDataBytesLimit is the largest Config.MaxDataBytes that New accepts.
+	// Every message is held in memory whole, by the server and by the
+	// broker's history.
+	MaxDataBytesLimit = 256 << 20
+)
+
+// messageOverhead is the room left for the rest of a request around its
+// data: topic, type and key are at most 128 bytes each, plus field tags,
+// lengths and, in JSON, names and quotes.
+const messageOverhead = 64 << 10
+
+// Config configures a Service. The zero value of every field except Broker
+// selects a default.
+type Config struct {
+	// Broker publishes and subscribes. Required.
+	Broker pubsub.Broker
+	// MaxDataBytes is the largest event data accepted, in bytes; larger data
+	// is refused with INVALID_ARGUMENT naming the field "data". 0 means
+	// DefaultMaxDataBytes (1 MiB); negative values and values above
+	// MaxDataBytesLimit are refused by New.
+	MaxDataBytes int
+	// MaxTopics is the largest number of topic names one Subscribe request
+	// may carry. 0 means DefaultMaxTopics (16); negative values are refused
+	// by New.
+	MaxTopics int
+	// Logger receives internal errors, which clients see only as "internal
+	// error". nil means discard.
+	Logger *slog.Logger
+	// Metrics records publishes, deliveries and rejections with transport
+	// "grpc" (the REST mapping included). nil means metrics.New(nil):
+	// recorded but not exported.
+	Metrics *metrics.Metrics
+}
+
+// Service implements ssebridgev1.EventServiceServer over a pubsub.Broker.
+// Create it with New. It is safe for concurrent use; see the package
+// documentation for how streams behave.
+type Service struct {
+	ssebridgev1.UnimplementedEventServiceServer
+
+	broker    pubsub.Broker
+	maxData   int
+	maxTopics int
+	log       *slog.Logger
+	metrics   *metrics.Metrics
+	health    *health.Server
+
+	// Collectors with the transport label applied, used per event.
+	published   prometheus.Counter
+	delivered   prometheus.Counter
+	subscribers prometheus.Gauge
+	slow        prometheus.Counter
+
+	shutdownOnce sync.Once
+	shutdown     chan struct{} // closed by Shutdown
+}
+
+var _ ssebridgev1.EventServiceServer = (*Service)(nil)
+
+// New checks cfg, applies its defaults and returns a Service. The Service
+// reports SERVING on its health service until Shutdown.
+func New(cfg Config) (*Service, error) {
+	if cfg.Broker == nil {
+		return nil, errors.New("server: Config.Broker is required")
+	}
+	switch {
+	case cfg.MaxDataBytes < 0:
+		return nil, fmt.Errorf("server: Config.MaxDataBytes is %d; it must not be negative", cfg.MaxDataBytes)
+	case cfg.MaxDataBytes > MaxDataBytesLimit:
+		return nil, fmt.Errorf("server: Config.MaxDataBytes is %d; the largest accepted is %d", cfg.MaxDataBytes, MaxDataBytesLimit)
+	case cfg.MaxDataBytes == 0:
+		cfg.MaxDataBytes = DefaultMaxDataBytes
+	}
+	switch {
+	case cfg.MaxTopics < 0:
+		return nil, fmt.Errorf("server: Config.MaxTopics is %d; it must not be negative", cfg.MaxTopics)
+	case cfg.MaxTopics == 0:
+		cfg.MaxTopics = DefaultMaxTopics
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New(nil)
+	}
+	s := &Service{
+		broker:    cfg.Broker,
+		maxData:   cfg.MaxDataBytes,
+		maxTopics: cfg.MaxTopics,
+		log:       cfg.Logger,
+		metrics:   cfg.Metrics,
+		health:    health.NewServer(),
+		shutdown:  make(chan struct{}),
+
+		published:   cfg.Metrics.Published.WithLabelValues(metrics.GRPC),
+		delivered:   cfg.Metrics.Delivered.WithLabelValues(metrics.GRPC),
+		subscribers: cfg.Metrics.Subscribers.WithLabelValues(metrics.GRPC),
+		slow:        cfg.Metrics.SlowDisconnects.WithLabelValues(metrics.GRPC),
+	}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(ssebridgev1.EventService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	return s, nil
+}
+
+// messageLimit is the largest request accepted by the transports, gRPC
+// messages and REST bodies alike: twice the data limit plus overhead. Data
+// up to twice the limit thus reaches Publish and gets its clear error
+// naming the field; room for JSON escaping of quotes, backslashes and
+// newlines comes with it. Anything larger is refused by the transport
+// (RESOURCE_EXHAUSTED in gRPC, 413 in REST) before it is read whole.
+func (s *Service) messageLimit() int {
+	return 2*s.maxData + messageOverhead
+}
+
+// NewGRPCServer returns a grpc.Server with the EventService, the
+// grpc.health.v1 health service (for "" and "ssebridge.v1.EventService")
+// and server reflection registered. Its receive limit leaves room for
+// requests carrying twice MaxDataBytes, so that oversized data gets the
+// service's own error naming the field. opts are applied after these
+// settings and may override them. The caller serves and stops the server.
+func (s *Service) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	all := make([]grpc.ServerOption, 0, 1+len(opts))
+	all = append(all, grpc.MaxRecvMsgSize(s.messageLimit()))
+	all = append(all, opts...)
+	gs := grpc.NewServer(all...)
+	ssebridgev1.RegisterEventServiceServer(gs, s)
+	healthgrpc.RegisterHealthServer(gs, s.health)
+	reflection.Register(gs)
+	return gs
+}
+
+// Shutdown prepares the Service for grpc.Server.GracefulStop: the health
+// service reports NOT_SERVING from then on, open Subscribe and
+// PublishStream calls end with UNAVAILABLE ("server shutting down;
+// resubscribe with last_event_id"), and new ones are refused the same way.
+// Unary calls are still served. Shutdown does not close the broker. It is
+// safe to call from any goroutine, more than once.
+func (s *Service) Shutdown() {
+	s.shutdownOnce.Do(func() {
+		s.health.Shutdown()
+		close(s.shutdown)
+	})
+}
+
+// shuttingDown reports whether Shutdown has been called.
+func (s *Service) shuttingDown() bool {
+	select {
+	case <-s.shutdown:
+		return true
+	default:
+		return false
+	}
+}
