@@ -16,7 +16,7 @@ const cursorVersion = 1
 
 // maxCursorLen bounds the text form of a cursor: 1 version byte, 8 epoch
 // bytes and a uvarint of at most 10 bytes, in unpadded base64url.
-const maxCursorLen = (1 + 8 + binary.MaxVarintLen64*8 + 5) / 6
+const maxCursorLen = ((1+8+binary.MaxVarintLen64)*8 + 5) / 6
 
 // ErrMalformedCursor is returned by ParseCursor for text that is not a cursor.
 var ErrMalformedCursor = errors.New("pubsub: malformed cursor")
