@@ -1,0 +1,126 @@
+# ssebridge: build, run, test and generate. `make` or `make help` lists the
+# targets.
+#
+# Every target installs what it needs on first use: Go tools at pinned
+# versions into .tools/bin (git-ignored), Debian packages with apt-get when
+# run as root (otherwise it names the packages to install). CI runs
+# `bash .ci/run`, which runs `make test`.
+
+GO       ?= go
+GOFMT    ?= $(shell $(GO) env GOROOT)/bin/gofmt
+RUN_ARGS ?=
+FUZZTIME ?= 30s
+FUZZ_PKGS ?= ./...
+BENCH    ?= .
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+# Pinned tools. protoc-gen-go and the grpc-gateway plugins match the
+# google.golang.org/protobuf and grpc-gateway/v2 versions in go.mod: change
+# them together, then run `make generate` and commit gen/.
+BUF_VERSION                := v1.75.0
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GRPC_GATEWAY_VERSION       := v2.33.0
+BENCHSTAT_VERSION          := v0.0.0-20260908200009-22c9c6c9d4da
+
+TOOLBIN := .tools/bin
+BUF     := $(TOOLBIN)/buf
+export PATH := $(CURDIR)/$(TOOLBIN):$(PATH)
+
+# Each tool has a stamp file named after its version, such as
+# .tools/bin/.buf-v1.75.0. Targets depend on the stamp, so a tool is
+# (re)installed only when its stamp is missing (a fresh clone, or a new pinned
+# version) or its binary is missing; otherwise make does nothing.
+#
+# $(call go-tool,NAME,PACKAGE,VERSION) defines the stamp's rule.
+define go-tool
+$(TOOLBIN)/.$(1)-$(3): $(if $(wildcard $(TOOLBIN)/$(1)),,FORCE)
+	@GO='$(GO)' bash scripts/go-install-tool.sh $(TOOLBIN) $(1) $(2) $(3)
+endef
+
+BUF_STAMP       := $(TOOLBIN)/.buf-$(BUF_VERSION)
+BENCHSTAT_STAMP := $(TOOLBIN)/.benchstat-$(BENCHSTAT_VERSION)
+PLUGIN_STAMPS   := \
+	$(TOOLBIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) \
+	$(TOOLBIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION) \
+	$(TOOLBIN)/.protoc-gen-grpc-gateway-$(GRPC_GATEWAY_VERSION) \
+	$(TOOLBIN)/.protoc-gen-openapiv2-$(GRPC_GATEWAY_VERSION)
+TOOL_STAMPS := $(BUF_STAMP) $(PLUGIN_STAMPS)
+
+$(eval $(call go-tool,buf,github.com/bufbuild/buf/cmd/buf,$(BUF_VERSION)))
+$(eval $(call go-tool,protoc-gen-go,google.golang.org/protobuf/cmd/protoc-gen-go,$(PROTOC_GEN_GO_VERSION)))
+$(eval $(call go-tool,protoc-gen-go-grpc,google.golang.org/grpc/cmd/protoc-gen-go-grpc,$(PROTOC_GEN_GO_GRPC_VERSION)))
+$(eval $(call go-tool,protoc-gen-grpc-gateway,github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway,$(GRPC_GATEWAY_VERSION)))
+$(eval $(call go-tool,protoc-gen-openapiv2,github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2,$(GRPC_GATEWAY_VERSION)))
+$(eval $(call go-tool,benchstat,golang.org/x/perf/cmd/benchstat,$(BENCHSTAT_VERSION)))
+
+FORCE:
+
+.PHONY: help run build test test-go lint generate check-generate fuzz bench \
+	tools bench-tools deps-race clean
+
+help: ## list the targets
+	@echo 'usage: make TARGET [VAR=value]'
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo 'variables: GO=$(GO) RUN_ARGS=$(RUN_ARGS) FUZZTIME=$(FUZZTIME) FUZZ_PKGS=$(FUZZ_PKGS) BENCH=$(BENCH)'
+
+run: ## run the service on the in-memory default (HTTP/SSE :8080, gRPC :9090); extra flags in RUN_ARGS
+	$(GO) run ./cmd/ssebridge serve $(RUN_ARGS)
+
+build: ## build bin/ssebridge
+	$(GO) build -o bin/ssebridge ./cmd/ssebridge
+
+# test runs every test. Each kind of test is its own test-* target and a
+# prerequisite of test; later steps (Node, Python, Chromium) go next to
+# test-go, each installing what it needs.
+test: tools lint check-generate test-go ## run every test (installs pinned tools into .tools/ on first run)
+
+test-go: deps-race ## Go tests with the race detector, fuzz seed corpora included
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The race detector needs cgo: a C compiler and the C library headers.
+deps-race:
+	@bash scripts/require-debian-packages.sh gcc libc6-dev
+
+lint: $(BUF_STAMP) ## gofmt, go vet, buf lint, buf format
+	@echo '$(GOFMT) -l (all Go files but gen/ and testdata/)'
+	@unformatted=$$(find . \( -path ./.git -o -path ./.tools -o -path ./gen -o -path ./bin \
+			-o -name node_modules -o -name testdata \) -prune \
+			-o -type f -name '*.go' -print0 | xargs -0 -r '$(GOFMT)' -l); \
+	if [ -n "$$unformatted" ]; then \
+		echo "not gofmt'd (run gofmt -w on them):" >&2; echo "$$unformatted" >&2; exit 1; \
+	fi
+	$(GO) vet ./...
+	$(BUF) lint
+	$(BUF) format -d --exit-code
+
+generate: $(TOOL_STAMPS) ## regenerate gen/ from proto/ (buf generate)
+	$(BUF) generate
+
+# buf generate -o DIR prepends DIR to the out: paths of buf.gen.yaml, so the
+# fresh copy lands in $tmp/gen and clean: true empties $tmp/gen, not gen/.
+check-generate: $(TOOL_STAMPS) ## fail when gen/ is not what proto/ generates
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(BUF) generate -o "$$tmp"; \
+	if ! diff -r gen "$$tmp/gen" > "$$tmp/diff"; then \
+		head -n 100 "$$tmp/diff" >&2; \
+		echo "gen/ is stale: run make generate" >&2; exit 1; \
+	fi; \
+	echo 'gen/ is up to date'
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s) in FUZZ_PKGS (default ./...)
+	@GO='$(GO)' bash scripts/fuzz.sh '$(FUZZTIME)' $(FUZZ_PKGS)
+
+bench: ## run the benchmarks matching BENCH (default .)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./...
+
+tools: $(TOOL_STAMPS) ## install the pinned code generation tools into .tools/bin
+
+bench-tools: $(BENCHSTAT_STAMP) ## install benchstat into .tools/bin
+
+clean: ## remove bin/ (keeps .tools/; rm -rf .tools to rebuild the tools)
+	rm -rf bin
