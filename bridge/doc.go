@@ -1,0 +1,80 @@
+// Package bridge serves ssebridge's event streams over Server-Sent Events
+// (the "server-sent events" section of the WHATWG HTML standard), for
+// browsers' EventSource and any other SSE client. It is written against the
+// pubsub.Broker interface, not a particular broker.
+//
+// # Routes
+//
+// Handler.Register adds two routes:
+//
+//	GET /v1/events?topic=A&topic=B   the events of topics A and B
+//	GET /v1/topics/{topic}/events    the events of one topic
+//
+// A stream starts at once with status 200, Content-Type text/event-stream,
+// Cache-Control no-cache and X-Accel-Buffering no (so that nginx does not
+// buffer it), then a "retry:" line giving the client's reconnection delay
+// (Config.Retry), all flushed before any event.
+//
+// # Events
+//
+// Each event is one frame:
+//
+//	id: <event ID>
+//	event: <type>            (absent for the default type, "message")
+//	data: <one line of the payload>
+//	...
+//	<blank line>
+//
+// A payload line break of any kind (CRLF, CR or LF) starts a new data line,
+// so clients read every line break as LF. The id is the event's cursor: an
+// opaque, URL-safe string of at most 26 characters.
+//
+// # Resuming
+//
+// A client resumes after the event it received last by sending its ID in
+// the Last-Event-ID header, which EventSource does by itself when it
+// reconnects, or in the last_event_id query parameter for a first
+// connection; the header wins when both are present. Because the events of
+// all topics of a stream share one log order, one ID resumes every topic of
+// a multi-topic stream exactly: nothing lost, nothing repeated.
+//
+// A cursor that cannot be resumed exactly (too old, from another broker
+// instance, or malformed) is never refused: the stream starts with a gap
+// notice, an event of type GapEventType ("ssebridge.gap") whose data is
+// one line of JSON:
+//
+//	{"reason":"cursor_too_old","topics":["a","b"],"last_event_id":"<cursor sent>"}
+//
+// reason is cursor_too_old, cursor_unknown or cursor_malformed; topics are
+// the topics whose events may be missing; last_event_id is the cursor the
+// client sent. The notice's id is a cursor to resume from, and the events
+// the broker still retains follow it.
+//
+// # Heartbeats and the end of a stream
+//
+// A stream idle for Config.Heartbeat sends the comment ": keep-alive", so
+// that proxies keep it open and a client that is gone is noticed. Each
+// write has its own deadline (Config.WriteTimeout); a client that does not
+// take its data in time is disconnected, as is a client whose queue of
+// undelivered events overflows in the broker. In both cases, and when the
+// server shuts down (Handler.Shutdown), the response ends normally, so
+// EventSource reconnects and resumes from its last event ID.
+//
+// # Errors
+//
+// Problems found before a stream starts are answered with a JSON body
+//
+//	{"error":{"code":"invalid_topic","message":"..."}}
+//
+// and status 400 (codes invalid_topic, no_topics, too_many_topics), 503
+// (unavailable: the broker is closed) or 500 (internal; the message is
+// then only "internal error"). EventSource does not reconnect after these.
+// WriteError writes such a body for other HTTP code.
+//
+// # Encoding
+//
+// The SSE wire format lives in this package only. AppendEvent,
+// AppendComment and AppendRetry cannot produce a malformed frame: they
+// reject what a client could not read back unchanged. EncodeEvent encodes a
+// published event once for all its subscribers, through pubsub.Event.Encoded.
+package bridge
