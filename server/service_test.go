@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -110,7 +111,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 // that it is registered before the test publishes.
 func (e *env) subscribe(t *testing.T, req *ssebridgev1.SubscribeRequest) grpc.ServerStreamingClient[ssebridgev1.SubscribeResponse] {
 	t.Helper()
-	stream, err := e.client.Subscribe(t.Context(), req)
+	stream, err := e.client.Subscribe(streamContext(t), req)
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
@@ -118,6 +119,14 @@ func (e *env) subscribe(t *testing.T, req *ssebridgev1.SubscribeRequest) grpc.Se
 		t.Fatalf("Subscribe: header: %v", err)
 	}
 	return stream
+}
+
+// streamContext is the context for a test's streams: a stream the server
+// fails to end makes the test fail after a while rather than hang.
+func streamContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 func (e *env) publish(t *testing.T, req *ssebridgev1.PublishRequest) *ssebridgev1.PublishResponse {
