@@ -120,6 +120,10 @@ func TestPublishInvalidArgument(t *testing.T) {
 	wantCode(t, err, codes.NotFound)
 	// Exactly the limit is fine.
 	e.publish(t, &ssebridgev1.PublishRequest{Topic: "ok", Data: strings.Repeat("d", limit)})
+	// Far beyond the limit (more than twice the limit plus 64 KiB), the
+	// transport refuses the message before it is read whole.
+	_, err = e.client.Publish(t.Context(), &ssebridgev1.PublishRequest{Topic: "ok", Data: strings.Repeat("d", 1<<20)})
+	wantCode(t, err, codes.ResourceExhausted)
 }
 
 func TestPublishStream(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
-	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
@@ -144,13 +143,15 @@ func (s *Service) messageLimit() int {
 // requests carrying twice MaxDataBytes, so that oversized data gets the
 // service's own error naming the field. opts are applied after these
 // settings and may override them. The caller serves and stops the server.
+// NewGRPCServer may be called more than once; the servers share the
+// Service, its health state included.
 func (s *Service) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	all := make([]grpc.ServerOption, 0, 1+len(opts))
 	all = append(all, grpc.MaxRecvMsgSize(s.messageLimit()))
 	all = append(all, opts...)
 	gs := grpc.NewServer(all...)
 	ssebridgev1.RegisterEventServiceServer(gs, s)
-	healthgrpc.RegisterHealthServer(gs, s.health)
+	healthpb.RegisterHealthServer(gs, s.health)
 	reflection.Register(gs)
 	return gs
 }
