@@ -1,0 +1,205 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ssebridge/ssebridge/internal/metrics"
+	"github.com/ssebridge/ssebridge/pubsub"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultHeartbeat    = 15 * time.Second
+	DefaultRetry        = 3 * time.Second
+	DefaultMaxTopics    = 16
+	DefaultWriteTimeout = 10 * time.Second
+)
+
+// Config configures a Handler. The zero value of every field but Broker
+// means its default.
+type Config struct {
+	// Broker the streams subscribe to. Required.
+	Broker pubsub.Broker
+	// Heartbeat is the idle time after which a stream sends a comment, so
+	// that proxies keep it open and a dead client is found by a failing
+	// write. 0 means DefaultHeartbeat (15s).
+	Heartbeat time.Duration
+	// Retry is the reconnection delay sent to clients in a "retry:" line at
+	// the start of every stream. 0 means DefaultRetry (3s); a negative
+	// value sends no retry line, leaving the client's own default.
+	Retry time.Duration
+	// MaxTopics is the most topics one stream may subscribe to. 0 means
+	// DefaultMaxTopics (16).
+	MaxTopics int
+	// WriteTimeout bounds each write to a client. A client that does not
+	// take a write within it is disconnected. The deadline is set per
+	// write, so http.Server.WriteTimeout does not cut streams. 0 means
+	// DefaultWriteTimeout (10s).
+	WriteTimeout time.Duration
+	// Logger receives the handler's logs. nil means none.
+	Logger *slog.Logger
+	// Metrics records subscribers, deliveries, slow disconnects, gap
+	// notices and rejected requests with transport "sse". nil means
+	// metrics.New(nil): metrics nobody reads.
+	Metrics *metrics.Metrics
+}
+
+// Handler serves event streams over Server-Sent Events; see the package
+// documentation for the protocol. Its methods are safe for concurrent use.
+type Handler struct {
+	broker       pubsub.Broker
+	heartbeat    time.Duration
+	maxTopics    int
+	writeTimeout time.Duration
+	log          *slog.Logger
+
+	// head is the start of every stream: the retry line, or nothing.
+	head []byte
+
+	metrics         *metrics.Metrics
+	subscribers     prometheus.Gauge
+	delivered       prometheus.Counter
+	slowDisconnects prometheus.Counter
+
+	shutdownOnce sync.Once
+	// done is closed by Shutdown.
+	done chan struct{}
+}
+
+// New returns a Handler for cfg. It fails when cfg.Broker is nil or a
+// duration or limit is negative (except Retry, where negative means no
+// retry line).
+func New(cfg Config) (*Handler, error) {
+	if cfg.Broker == nil {
+		return nil, errors.New("bridge: Config.Broker is nil")
+	}
+	if cfg.Heartbeat < 0 || cfg.WriteTimeout < 0 || cfg.MaxTopics < 0 {
+		return nil, fmt.Errorf("bridge: negative Config value: Heartbeat %v, WriteTimeout %v, MaxTopics %d",
+			cfg.Heartbeat, cfg.WriteTimeout, cfg.MaxTopics)
+	}
+	h := &Handler{
+		broker:       cfg.Broker,
+		heartbeat:    orDefault(cfg.Heartbeat, DefaultHeartbeat),
+		maxTopics:    orDefault(cfg.MaxTopics, DefaultMaxTopics),
+		writeTimeout: orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
+		log:          cfg.Logger,
+		metrics:      cfg.Metrics,
+		done:         make(chan struct{}),
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.metrics == nil {
+		h.metrics = metrics.New(nil)
+	}
+	if retry := orDefault(cfg.Retry, DefaultRetry); retry >= 0 {
+		h.head = AppendRetry(nil, retry)
+	}
+	h.subscribers = h.metrics.Subscribers.WithLabelValues(metrics.SSE)
+	h.delivered = h.metrics.Delivered.WithLabelValues(metrics.SSE)
+	h.slowDisconnects = h.metrics.SlowDisconnects.WithLabelValues(metrics.SSE)
+	return h, nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Register registers the handler's routes on mux:
+//
+//	GET /v1/events?topic=A&topic=B   the events of topics A and B
+//	GET /v1/topics/{topic}/events    the events of one topic
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/events", h.serveEvents)
+	mux.HandleFunc("GET /v1/topics/{topic}/events", h.serveTopicEvents)
+}
+
+// Shutdown ends every open stream, as a normal end of the response, so
+// that clients reconnect (to another instance, or to this one once it is
+// back). Streams requested after Shutdown end as soon as they start, with
+// status 200. Shutdown does not wait for the streams' handlers to return;
+// http.Server.Shutdown does. Call it before, or from, the server's
+// shutdown (http.Server.RegisterOnShutdown). It may be called more than
+// once.
+func (h *Handler) Shutdown() {
+	h.shutdownOnce.Do(func() { close(h.done) })
+}
+
+func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, r.URL.Query()["topic"])
+}
+
+func (h *Handler) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, []string{r.PathValue("topic")})
+}
+
+// serve validates a stream request, subscribes and streams.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string) {
+	topics, err := pubsub.ValidateTopics(topics)
+	if err == nil && len(topics) > h.maxTopics {
+		err = fmt.Errorf("%w: %d topics, the limit is %d", ErrTooManyTopics, len(topics), h.maxTopics)
+	}
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if r.Method == http.MethodHead || h.shuttingDown() {
+		h.startStream(w)
+		return
+	}
+	sub, err := h.broker.Subscribe(r.Context(), topics, resumeCursor(r))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	defer sub.Close()
+	h.log.Debug("sse stream started", "path", r.URL.Path, "topics", topics, "remote", r.RemoteAddr)
+	h.ServeStream(w, r, sub)
+}
+
+// resumeCursor returns the cursor a client resumes from: the Last-Event-ID
+// header, else the last_event_id query parameter (for clients that cannot
+// set headers on the first connection). The header wins when both are set.
+func resumeCursor(r *http.Request) string {
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		return id
+	}
+	return r.URL.Query().Get("last_event_id")
+}
+
+// writeError answers a request that failed before its stream started.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := httpError(err)
+	switch {
+	case r.Context().Err() != nil:
+		h.log.Debug("sse request ended before its stream started", "path", r.URL.Path, "error", err)
+	case status >= 500 && status != http.StatusServiceUnavailable:
+		h.log.Error("sse request failed", "path", r.URL.Path, "error", err)
+	case status >= 500:
+		h.log.Warn("sse request refused", "path", r.URL.Path, "error", err)
+	default:
+		h.metrics.Rejected.WithLabelValues(metrics.SSE, code).Inc()
+		h.log.Debug("sse request rejected", "path", r.URL.Path, "code", code, "error", err)
+	}
+	WriteError(w, status, code, msg)
+}
+
+func (h *Handler) shuttingDown() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,249 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ssebridge/ssebridge/internal/metrics"
+	"github.com/ssebridge/ssebridge/pubsub"
+)
+
+// Stream is what the SSE writer reads: one subscriber's events in delivery
+// order. pubsub.Subscription satisfies it; other sources (a gRPC client
+// stream, say) can be served the same way through Handler.ServeStream.
+//
+// Ready and Fetch are called from one goroutine only.
+type Stream interface {
+	// Ready returns a channel that receives a value when Fetch may have
+	// something new: events, or the end of the stream. It returns the same
+	// channel every time.
+	Ready() <-chan struct{}
+	// Fetch appends the events ready for delivery to dst and returns the
+	// extended slice, without blocking. Once the stream has ended it
+	// returns the error that ended it; pubsub.ErrSlowSubscriber means the
+	// client fell behind and may resume from its last event ID.
+	Fetch(dst []*pubsub.Event) ([]*pubsub.Event, error)
+}
+
+var _ Stream = pubsub.Subscription(nil)
+
+// heartbeatFrame is the comment a stream sends when it has been idle for
+// Config.Heartbeat.
+var heartbeatFrame = must(AppendComment(nil, "keep-alive"))
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// Batching limits. A batch is written with one Write once it holds
+// maxBatchBytes, so a burst of large events does not build one huge buffer
+// per connection; buffers that grew past maxPooledBytes are left to the
+// garbage collector rather than pinned in the pool; a Fetch slice that grew
+// past maxKeptEvents is dropped after use.
+const (
+	maxBatchBytes  = 64 << 10
+	maxPooledBytes = 256 << 10
+	maxKeptEvents  = 1024
+)
+
+// buffers holds write buffers between batches, so that idle connections
+// hold none.
+var buffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// ServeStream streams s to w as Server-Sent Events until the client goes
+// away (r.Context() is done), a write fails, s ends, or the handler shuts
+// down. It does not close s: the caller owns it.
+//
+// It sends the response headers (200, Content-Type text/event-stream) and
+// the retry line at once, before any event, then each batch of events
+// ready on s with one write and one flush, and a heartbeat comment after
+// Config.Heartbeat without writes. Every write has its own deadline,
+// Config.WriteTimeout. ServeStream runs in the calling goroutine and starts
+// none. Gap notices are sent as GapEventType events. When s ends with
+// pubsub.ErrSlowSubscriber, the stream ends normally and the client
+// resumes from its last event ID.
+//
+// w must support http.ResponseController's Flush and SetWriteDeadline:
+// middleware wrapping w must implement Unwrap.
+func (h *Handler) ServeStream(w http.ResponseWriter, r *http.Request, s Stream) {
+	h.subscribers.Inc()
+	err := h.stream(w, r, s)
+	h.subscribers.Dec()
+	h.ended(r, err)
+}
+
+// Why a stream ended, besides write and source errors.
+var (
+	errClientGone = errors.New("client gone")
+	errShutdown   = errors.New("handler shut down")
+	errWrite      = errors.New("write failed")
+)
+
+// stream runs one stream and returns why it ended.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s Stream) error {
+	rc, err := h.startStream(w)
+	if err != nil {
+		return fmt.Errorf("%w: start: %w", errWrite, err)
+	}
+	if h.shuttingDown() {
+		return errShutdown
+	}
+
+	heartbeat := time.NewTimer(h.heartbeat)
+	defer heartbeat.Stop()
+	var events []*pubsub.Event
+	for {
+		select {
+		case <-s.Ready():
+			var fetchErr error
+			events, fetchErr = s.Fetch(events[:0])
+			if len(events) > 0 {
+				err := h.writeEvents(rc, w, events)
+				clear(events)
+				if cap(events) > maxKeptEvents {
+					events = nil
+				}
+				if err != nil {
+					return fmt.Errorf("%w: %w", errWrite, err)
+				}
+				heartbeat.Reset(h.heartbeat)
+			}
+			if fetchErr != nil {
+				h.finish(rc)
+				return fetchErr
+			}
+		case <-heartbeat.C:
+			if err := h.write(rc, w, heartbeatFrame); err != nil {
+				return fmt.Errorf("%w: heartbeat: %w", errWrite, err)
+			}
+			heartbeat.Reset(h.heartbeat)
+		case <-r.Context().Done():
+			return errClientGone
+		case <-h.done:
+			h.finish(rc)
+			return errShutdown
+		}
+	}
+}
+
+// startStream sends the response headers and the retry line, and flushes
+// them.
+func (h *Handler) startStream(w http.ResponseWriter) (*http.ResponseController, error) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no")
+	rc := http.NewResponseController(w)
+	h.setDeadline(rc)
+	w.WriteHeader(http.StatusOK)
+	if len(h.head) > 0 {
+		if _, err := w.Write(h.head); err != nil {
+			return nil, err
+		}
+	}
+	return rc, rc.Flush()
+}
+
+// writeEvents writes a batch of events: their frames appended into one
+// pooled buffer, written once (or once per maxBatchBytes) and flushed once.
+func (h *Handler) writeEvents(rc *http.ResponseController, w http.ResponseWriter, events []*pubsub.Event) error {
+	bp := buffers.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= maxPooledBytes {
+			*bp = buf[:0]
+			buffers.Put(bp)
+		}
+	}()
+	delivered := 0
+	for _, e := range events {
+		if e.Gap != nil {
+			b, err := appendPubsubEvent(buf, e)
+			if err != nil {
+				h.log.Error("sse stream: gap notice cannot be encoded", "error", err)
+				continue
+			}
+			buf = b
+			h.metrics.GapNotices.WithLabelValues(metrics.SSE, e.Gap.Reason.String()).Inc()
+		} else {
+			frame := e.Encoded(EncodeEvent)
+			if frame == nil {
+				h.log.Error("sse stream: event cannot be encoded, skipped", "topic", e.Topic, "id", e.ID)
+				continue
+			}
+			buf = append(buf, frame...)
+			delivered++
+		}
+		if len(buf) >= maxBatchBytes {
+			if err := h.writeOnly(rc, w, buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+	if len(buf) > 0 {
+		if err := h.writeOnly(rc, w, buf); err != nil {
+			return err
+		}
+	}
+	if err := rc.Flush(); err != nil {
+		return err
+	}
+	h.delivered.Add(float64(delivered))
+	return nil
+}
+
+// write writes b and flushes it.
+func (h *Handler) write(rc *http.ResponseController, w http.ResponseWriter, b []byte) error {
+	if err := h.writeOnly(rc, w, b); err != nil {
+		return err
+	}
+	return rc.Flush()
+}
+
+// writeOnly writes b under a fresh write deadline.
+func (h *Handler) writeOnly(rc *http.ResponseController, w http.ResponseWriter, b []byte) error {
+	h.setDeadline(rc)
+	_, err := w.Write(b)
+	return err
+}
+
+// setDeadline gives the next write WriteTimeout. A ResponseWriter that
+// cannot set deadlines is still served, without them.
+func (h *Handler) setDeadline(rc *http.ResponseController) {
+	err := rc.SetWriteDeadline(time.Now().Add(h.writeTimeout))
+	if err != nil && !errors.Is(err, http.ErrNotSupported) {
+		h.log.Debug("sse stream: cannot set write deadline", "error", err)
+	}
+}
+
+// ended records the end of a stream.
+func (h *Handler) ended(r *http.Request, err error) {
+	level := slog.LevelDebug
+	switch {
+	case errors.Is(err, http.ErrNotSupported):
+		err = fmt.Errorf("%w (does a middleware wrapping the ResponseWriter lack Unwrap?)", err)
+		level = slog.LevelError
+	case errors.Is(err, pubsub.ErrSlowSubscriber):
+		h.slowDisconnects.Inc()
+		level = slog.LevelInfo
+	case errors.Is(err, errWrite), errors.Is(err, errClientGone), errors.Is(err, errShutdown),
+		errors.Is(err, pubsub.ErrUnsubscribed), errors.Is(err, pubsub.ErrClosed):
+	default:
+		level = slog.LevelWarn
+	}
+	h.log.Log(r.Context(), level, "sse stream ended", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err.Error())
+}
+
+// finish gives the end of the response (the last chunk, written by
+// net/http after the handler returns) a fresh write deadline.
+func (h *Handler) finish(rc *http.ResponseController) {
+	h.setDeadline(rc)
+}
