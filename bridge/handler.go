@@ -68,6 +68,10 @@ type Handler struct {
 	delivered       prometheus.Counter
 	slowDisconnects prometheus.Counter
 
+	// buffers holds write buffers (*[]byte) between batches, so that idle
+	// connections hold none.
+	buffers sync.Pool
+
 	shutdownOnce sync.Once
 	// done is closed by Shutdown.
 	done chan struct{}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/ssebridge/ssebridge/internal/metrics"
@@ -52,10 +51,6 @@ const (
 	maxPooledBytes = 256 << 10
 	maxKeptEvents  = 1024
 )
-
-// buffers holds write buffers between batches, so that idle connections
-// hold none.
-var buffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // ServeStream streams s to w as Server-Sent Events until the client goes
 // away (r.Context() is done), a write fails, s ends, or the handler shuts
@@ -154,12 +149,15 @@ func (h *Handler) startStream(w http.ResponseWriter) (*http.ResponseController, 
 // writeEvents writes a batch of events: their frames appended into one
 // pooled buffer, written once (or once per maxBatchBytes) and flushed once.
 func (h *Handler) writeEvents(rc *http.ResponseController, w http.ResponseWriter, events []*pubsub.Event) error {
-	bp := buffers.Get().(*[]byte)
+	bp, _ := h.buffers.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
 	buf := (*bp)[:0]
 	defer func() {
 		if cap(buf) <= maxPooledBytes {
 			*bp = buf[:0]
-			buffers.Put(bp)
+			h.buffers.Put(bp)
 		}
 	}()
 	delivered := 0
