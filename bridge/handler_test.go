@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -544,3 +545,29 @@ func TestHead(t *testing.T) {
 		t.Errorf("HEAD subscribed: %+v, %v", info, err)
 	}
 }
+
+// TestWrappedWriterWithoutUnwrap serves a stream through a middleware
+// whose ResponseWriter hides Flush and deadlines: the stream cannot work,
+// and the log says why.
+func TestWrappedWriterWithoutUnwrap(t *testing.T) {
+	f := newFixture(t, setup{Routes: func(mux *http.ServeMux, h *bridge.Handler) {
+		mux.HandleFunc("GET /wrapped", func(w http.ResponseWriter, r *http.Request) {
+			h.ServeStream(opaqueWriter{w}, r, newScriptedStream())
+		})
+	}})
+	c := f.connect(t, "/wrapped", nil)
+	for {
+		if _, err := c.NextRecord(testContext(t)); err != nil {
+			break
+		}
+	}
+	f.logs.wait(t, "a warning about deadlines", func(r logRecord) bool {
+		return r.Level == slog.LevelWarn && strings.Contains(r.Msg, "without write deadlines")
+	})
+	f.logs.wait(t, "an error about flushing", func(r logRecord) bool {
+		return r.Level == slog.LevelError && r.Msg == "sse stream ended" && strings.Contains(r.Attrs["reason"], "Unwrap")
+	})
+}
+
+// opaqueWriter is a middleware's ResponseWriter without Unwrap.
+type opaqueWriter struct{ http.ResponseWriter }

@@ -65,8 +65,9 @@ const (
 // pubsub.ErrSlowSubscriber, the stream ends normally and the client
 // resumes from its last event ID.
 //
-// w must support http.ResponseController's Flush and SetWriteDeadline:
-// middleware wrapping w must implement Unwrap.
+// w must support flushing through http.ResponseController, so middleware
+// wrapping w must implement Unwrap; a w that cannot set write deadlines is
+// served without them (logged as a warning).
 func (h *Handler) ServeStream(w http.ResponseWriter, r *http.Request, s Stream) {
 	h.subscribers.Inc()
 	err := h.stream(w, r, s)
@@ -136,7 +137,9 @@ func (h *Handler) startStream(w http.ResponseWriter) (*http.ResponseController, 
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no")
 	rc := http.NewResponseController(w)
-	h.setDeadline(rc)
+	if err := h.setDeadline(rc); errors.Is(err, http.ErrNotSupported) {
+		h.log.Warn("sse stream without write deadlines: the ResponseWriter cannot set them (does a middleware lack Unwrap?)")
+	}
 	w.WriteHeader(http.StatusOK)
 	if len(h.head) > 0 {
 		if _, err := w.Write(h.head); err != nil {
@@ -214,12 +217,10 @@ func (h *Handler) writeOnly(rc *http.ResponseController, w http.ResponseWriter, 
 }
 
 // setDeadline gives the next write WriteTimeout. A ResponseWriter that
-// cannot set deadlines is still served, without them.
-func (h *Handler) setDeadline(rc *http.ResponseController) {
-	err := rc.SetWriteDeadline(time.Now().Add(h.writeTimeout))
-	if err != nil && !errors.Is(err, http.ErrNotSupported) {
-		h.log.Debug("sse stream: cannot set write deadline", "error", err)
-	}
+// cannot set deadlines is still served, without them: the error only
+// matters to startStream, which logs it once.
+func (h *Handler) setDeadline(rc *http.ResponseController) error {
+	return rc.SetWriteDeadline(time.Now().Add(h.writeTimeout))
 }
 
 // ended records the end of a stream.
