@@ -12,12 +12,14 @@ import (
 // other than 200 or a Content-Type other than text/event-stream: the
 // answers on which an EventSource fails for good.
 type StatusError struct {
+	// StatusCode and Header are the response's.
 	StatusCode int
 	Header     http.Header
 	// Body is the start of the response body (up to 64 KiB).
 	Body []byte
 }
 
+// Error describes the response.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("ssetest: status %d, Content-Type %q: %.200s",
 		e.StatusCode, e.Header.Get("Content-Type"), e.Body)
