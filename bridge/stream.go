@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/ssebridge/ssebridge/internal/metrics"
@@ -230,7 +231,9 @@ func (h *Handler) ended(r *http.Request, err error) {
 	case errors.Is(err, http.ErrNotSupported):
 		err = fmt.Errorf("%w (does a middleware wrapping the ResponseWriter lack Unwrap?)", err)
 		level = slog.LevelError
-	case errors.Is(err, pubsub.ErrSlowSubscriber):
+	case errors.Is(err, pubsub.ErrSlowSubscriber), errors.Is(err, os.ErrDeadlineExceeded):
+		// A client that does not take a write within WriteTimeout is as
+		// slow as one whose queue overflowed (usually both happen).
 		h.slowDisconnects.Inc()
 		level = slog.LevelInfo
 	case errors.Is(err, errWrite), errors.Is(err, errClientGone), errors.Is(err, errShutdown),
