@@ -1,0 +1,129 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ssebridge/ssebridge/pubsub/memory"
+)
+
+// serveConfig is the configuration of "ssebridge serve". Each field is one
+// flag and one SSEBRIDGE_* environment variable.
+type serveConfig struct {
+	HTTPAddr          string
+	GRPCAddr          string
+	Heartbeat         time.Duration
+	Retry             time.Duration
+	WriteTimeout      time.Duration
+	HistorySize       int
+	HistoryTTL        time.Duration
+	MaxTopics         int
+	QueueSize         int
+	MaxDataBytes      int
+	IdempotencyWindow time.Duration
+	ShutdownTimeout   time.Duration
+	LogLevel          slog.Level
+	LogFormat         string
+}
+
+// envName returns the environment variable of a flag: SSEBRIDGE_ and the
+// flag's name in upper case with dashes as underscores.
+func envName(flagName string) string {
+	return "SSEBRIDGE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseServeFlags parses the flags of "serve", taking defaults from the
+// environment through lookupEnv.
+func parseServeFlags(args []string, lookupEnv func(string) (string, bool), output io.Writer) (serveConfig, error) {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("ssebridge serve", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":8080", "listen address for HTTP: SSE, REST, /metrics, /healthz")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":9090", "listen address for gRPC")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", 15*time.Second, "interval of the SSE comment heartbeat on idle streams")
+	fs.DurationVar(&cfg.Retry, "retry", 3*time.Second, "SSE retry: reconnection delay sent to clients when a stream opens (0 sends none)")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", 10*time.Second, "deadline of each write to an SSE client; a client that does not take a write within it is disconnected")
+	fs.IntVar(&cfg.HistorySize, "history-size", memory.DefaultHistorySize, "events retained per topic for resume (0 retains none)")
+	fs.DurationVar(&cfg.HistoryTTL, "history-ttl", memory.DefaultHistoryTTL, "how long an event is retained for resume")
+	fs.IntVar(&cfg.MaxTopics, "max-topics", 16, "maximum topics per subscription")
+	fs.IntVar(&cfg.QueueSize, "queue-size", memory.DefaultQueueSize, "live events a subscriber may have waiting before it is disconnected as too slow")
+	fs.IntVar(&cfg.MaxDataBytes, "max-data-bytes", 1<<20, "maximum size of an event's data in bytes")
+	fs.DurationVar(&cfg.IdempotencyWindow, "idempotency-window", memory.DefaultIdempotencyWindow, "how long an idempotency key is remembered")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for connections to drain")
+	fs.TextVar(&cfg.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
+
+	// Environment variables set the defaults; the command line wins.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := lookupEnv(envName(f.Name)); ok && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return cfg, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return cfg, cfg.validate()
+}
+
+func (c serveConfig) validate() error {
+	switch {
+	case c.Heartbeat <= 0:
+		return fmt.Errorf("--heartbeat must be positive, not %v", c.Heartbeat)
+	case c.Retry < 0:
+		return fmt.Errorf("--retry must not be negative")
+	case c.WriteTimeout <= 0:
+		return fmt.Errorf("--write-timeout must be positive")
+	case c.HistorySize < 0:
+		return fmt.Errorf("--history-size must not be negative")
+	case c.HistoryTTL <= 0:
+		return fmt.Errorf("--history-ttl must be positive")
+	case c.MaxTopics <= 0:
+		return fmt.Errorf("--max-topics must be positive")
+	case c.QueueSize <= 0:
+		return fmt.Errorf("--queue-size must be positive")
+	case c.MaxDataBytes <= 0:
+		return fmt.Errorf("--max-data-bytes must be positive")
+	case c.IdempotencyWindow <= 0:
+		return fmt.Errorf("--idempotency-window must be positive")
+	case c.ShutdownTimeout <= 0:
+		return fmt.Errorf("--shutdown-timeout must be positive")
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat)
+	}
+	return nil
+}
+
+// hubConfig maps the flags onto the in-memory hub's configuration.
+func (c serveConfig) hubConfig() memory.Config {
+	size := c.HistorySize
+	if size == 0 {
+		size = -1 // the flag's 0 means none; the hub's 0 means its default
+	}
+	return memory.Config{
+		HistorySize:       size,
+		HistoryTTL:        c.HistoryTTL,
+		QueueSize:         c.QueueSize,
+		IdempotencyWindow: c.IdempotencyWindow,
+	}
+}
+
+func (c serveConfig) logger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ssebridge/ssebridge/bridge"
+	"github.com/ssebridge/ssebridge/internal/metrics"
+	"github.com/ssebridge/ssebridge/pubsub/memory"
+	"github.com/ssebridge/ssebridge/server"
+)
+
+// listeners are the sockets serve accepts on. Tests pass their own, bound
+// to free loopback ports; serve otherwise listens on the configured
+// addresses.
+type listeners struct {
+	http, grpc net.Listener
+}
+
+// serve runs the service until ctx ends, then shuts down gracefully: it
+// reports not ready, ends SSE and gRPC streams so that clients reconnect
+// elsewhere, stops accepting, drains for at most cfg.ShutdownTimeout and
+// returns nil. It listens on cfg's addresses unless ln holds listeners
+// already. When ready is not nil it is called with the listeners once the
+// service accepts requests.
+func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listeners, ready func(listeners)) error {
+	log := cfg.logger(logOutput)
+
+	hub, err := memory.New(cfg.hubConfig())
+	if err != nil {
+		return fmt.Errorf("starting the hub: %w", err)
+	}
+	defer hub.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+
+	svc, err := server.New(server.Config{
+		Broker:       hub,
+		MaxDataBytes: cfg.MaxDataBytes,
+		MaxTopics:    cfg.MaxTopics,
+		Logger:       log.With("component", "grpc"),
+		Metrics:      m,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the gRPC service: %w", err)
+	}
+	gateway, err := svc.Gateway()
+	if err != nil {
+		return fmt.Errorf("creating the REST gateway: %w", err)
+	}
+	retry := cfg.Retry
+	if retry == 0 {
+		retry = -1 // the flag's 0 sends no retry line; the bridge's 0 is its default
+	}
+	sse, err := bridge.New(bridge.Config{
+		Broker:       hub,
+		Heartbeat:    cfg.Heartbeat,
+		Retry:        retry,
+		MaxTopics:    cfg.MaxTopics,
+		WriteTimeout: cfg.WriteTimeout,
+		Logger:       log.With("component", "sse"),
+		Metrics:      m,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the SSE bridge: %w", err)
+	}
+
+	var shuttingDown atomic.Bool
+	mux := http.NewServeMux()
+	sse.Register(mux)
+	mux.Handle("/v1/", gateway)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if shuttingDown.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "shutting down\n")
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		bridge.WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	})
+
+	httpServer := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Protects the REST endpoints; SSE streams set a deadline per write.
+		WriteTimeout: 30 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	grpcServer := svc.NewGRPCServer()
+
+	if ln.http == nil {
+		if ln.http, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listening for HTTP: %w", err)
+		}
+	}
+	if ln.grpc == nil {
+		if ln.grpc, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+			ln.http.Close()
+			return fmt.Errorf("listening for gRPC: %w", err)
+		}
+	}
+	log.Info("ssebridge serving",
+		"http", ln.http.Addr().String(), "grpc", ln.grpc.Addr().String(), "broker", "memory",
+		"history_size", cfg.HistorySize, "history_ttl", cfg.HistoryTTL, "queue_size", cfg.QueueSize)
+
+	errc := make(chan error, 2)
+	go func() {
+		if err := httpServer.Serve(ln.http); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("HTTP server: %w", err)
+		}
+	}()
+	go func() {
+		if err := grpcServer.Serve(ln.grpc); err != nil {
+			errc <- fmt.Errorf("gRPC server: %w", err)
+		}
+	}()
+	if ready != nil {
+		ready(ln)
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	case serveErr = <-errc:
+		log.Error("server failed; shutting down", "err", serveErr)
+	}
+
+	shuttingDown.Store(true)
+	sse.Shutdown()
+	svc.Shutdown()
+	drain, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+
+	grpcDone := make(chan struct{})
+	go func() {
+		grpcServer.GracefulStop()
+		close(grpcDone)
+	}()
+	if err := httpServer.Shutdown(drain); err != nil {
+		log.Warn("HTTP connections did not drain in time; closing them", "err", err)
+		httpServer.Close()
+	}
+	select {
+	case <-grpcDone:
+	case <-drain.Done():
+		log.Warn("gRPC streams did not drain in time; closing them")
+		grpcServer.Stop()
+		<-grpcDone
+	}
+	log.Info("stopped")
+	return serveErr
+}
