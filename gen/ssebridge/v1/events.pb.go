@@ -90,7 +90,7 @@ func (GapReason) EnumDescriptor() ([]byte, []int) {
 type PublishRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Topic to publish to: 1 to 128 bytes, dot-separated segments of
-	// [A-Za-z0-9_:-].
+	// [A-Za-z0-9_:@=-].
 	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
 	// Type of the event; becomes the SSE "event:" field. Optional; at most
 	// 128 bytes, no control characters; the prefix "ssebridge." is reserved.
