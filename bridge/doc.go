@@ -60,6 +60,13 @@
 // server shuts down (Handler.Shutdown), the response ends normally, so
 // EventSource reconnects and resumes from its last event ID.
 //
+// With Config.MaxStreamAge, every stream also ends that way once it has
+// been open for MaxStreamAge less a random part of
+// Config.MaxStreamAgeJitter (a tenth of it by default), between batches of
+// events, never inside one. Clients then reconnect, spread over time,
+// through their normal resume path: long-lived connections rebalance
+// across replicas without losing or repeating an event.
+//
 // # Errors
 //
 // Problems found before a stream starts are answered with a JSON body

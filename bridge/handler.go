@@ -43,6 +43,20 @@ type Config struct {
 	// write, so http.Server.WriteTimeout does not cut streams. 0 means
 	// DefaultWriteTimeout (10s).
 	WriteTimeout time.Duration
+	// MaxStreamAge, when positive, ends every stream after it has been
+	// open for about this long, as a normal end of the response: an
+	// EventSource then reconnects with Last-Event-ID and resumes exactly
+	// (after its retry delay), possibly on another replica. This
+	// rebalances long-lived connections and bounds how long one stream
+	// outlives a change on the server. 0 means streams are not limited.
+	MaxStreamAge time.Duration
+	// MaxStreamAgeJitter spreads the ends of streams that started
+	// together, so that they do not all reconnect at once: each stream
+	// ends after MaxStreamAge minus a random duration in
+	// [0, MaxStreamAgeJitter), so no stream outlives MaxStreamAge. 0 means
+	// MaxStreamAge/10; a negative value means no jitter. It must be less
+	// than MaxStreamAge.
+	MaxStreamAgeJitter time.Duration
 	// Logger receives the handler's logs. nil means none.
 	Logger *slog.Logger
 	// Metrics records subscribers, deliveries, slow disconnects, gap
@@ -58,6 +72,8 @@ type Handler struct {
 	heartbeat    time.Duration
 	maxTopics    int
 	writeTimeout time.Duration
+	maxAge       time.Duration // 0: unlimited
+	maxAgeJitter time.Duration // 0: none
 	log          *slog.Logger
 
 	// head is the start of every stream: the retry line, or nothing.
@@ -77,22 +93,35 @@ type Handler struct {
 	done chan struct{}
 }
 
-// New returns a Handler for cfg. It fails when cfg.Broker is nil or a
-// duration or limit is negative (except Retry, where negative means no
-// retry line).
+// New returns a Handler for cfg. It fails when cfg.Broker is nil, a
+// duration or limit is negative (except Retry and MaxStreamAgeJitter,
+// where negative means none), or MaxStreamAgeJitter is not less than
+// MaxStreamAge.
 func New(cfg Config) (*Handler, error) {
 	if cfg.Broker == nil {
 		return nil, errors.New("bridge: Config.Broker is nil")
 	}
-	if cfg.Heartbeat < 0 || cfg.WriteTimeout < 0 || cfg.MaxTopics < 0 {
-		return nil, fmt.Errorf("bridge: negative Config value: Heartbeat %v, WriteTimeout %v, MaxTopics %d",
-			cfg.Heartbeat, cfg.WriteTimeout, cfg.MaxTopics)
+	if cfg.Heartbeat < 0 || cfg.WriteTimeout < 0 || cfg.MaxTopics < 0 || cfg.MaxStreamAge < 0 {
+		return nil, fmt.Errorf("bridge: negative Config value: Heartbeat %v, WriteTimeout %v, MaxTopics %d, MaxStreamAge %v",
+			cfg.Heartbeat, cfg.WriteTimeout, cfg.MaxTopics, cfg.MaxStreamAge)
+	}
+	jitter := cfg.MaxStreamAgeJitter
+	switch {
+	case cfg.MaxStreamAge == 0 || jitter < 0:
+		jitter = 0
+	case jitter == 0:
+		jitter = cfg.MaxStreamAge / 10
+	case jitter >= cfg.MaxStreamAge:
+		return nil, fmt.Errorf("bridge: Config.MaxStreamAgeJitter %v is not less than MaxStreamAge %v",
+			jitter, cfg.MaxStreamAge)
 	}
 	h := &Handler{
 		broker:       cfg.Broker,
 		heartbeat:    orDefault(cfg.Heartbeat, DefaultHeartbeat),
 		maxTopics:    orDefault(cfg.MaxTopics, DefaultMaxTopics),
 		writeTimeout: orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
+		maxAge:       cfg.MaxStreamAge,
+		maxAgeJitter: jitter,
 		log:          cfg.Logger,
 		metrics:      cfg.Metrics,
 		done:         make(chan struct{}),

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"time"
@@ -54,8 +55,9 @@ const (
 )
 
 // ServeStream streams s to w as Server-Sent Events until the client goes
-// away (r.Context() is done), a write fails, s ends, or the handler shuts
-// down. It does not close s: the caller owns it.
+// away (r.Context() is done), a write fails, s ends, the stream reaches
+// its maximum age (Config.MaxStreamAge), or the handler shuts down. It
+// does not close s: the caller owns it.
 //
 // It sends the response headers (200, Content-Type text/event-stream) and
 // the retry line at once, before any event, then each batch of events
@@ -80,6 +82,7 @@ func (h *Handler) ServeStream(w http.ResponseWriter, r *http.Request, s Stream) 
 var (
 	errClientGone = errors.New("client gone")
 	errShutdown   = errors.New("handler shut down")
+	errMaxAge     = errors.New("max stream age reached")
 	errWrite      = errors.New("write failed")
 )
 
@@ -95,6 +98,12 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s Stream) error
 
 	heartbeat := time.NewTimer(h.heartbeat)
 	defer heartbeat.Stop()
+	var expired <-chan time.Time // nil, never ready, without MaxStreamAge
+	if h.maxAge > 0 {
+		age := time.NewTimer(h.streamAge())
+		defer age.Stop()
+		expired = age.C
+	}
 	var events []*pubsub.Event
 	for {
 		select {
@@ -126,8 +135,20 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s Stream) error
 		case <-h.done:
 			h.finish(rc)
 			return errShutdown
+		case <-expired:
+			h.finish(rc)
+			return errMaxAge
 		}
 	}
+}
+
+// streamAge returns how long a new stream may last: MaxStreamAge less a
+// random part of MaxStreamAgeJitter.
+func (h *Handler) streamAge() time.Duration {
+	if h.maxAgeJitter <= 0 {
+		return h.maxAge
+	}
+	return h.maxAge - rand.N(h.maxAgeJitter)
 }
 
 // startStream sends the response headers and the retry line, and flushes
@@ -236,7 +257,7 @@ func (h *Handler) ended(r *http.Request, err error) {
 		// slow as one whose queue overflowed (usually both happen).
 		h.slowDisconnects.Inc()
 		level = slog.LevelInfo
-	case errors.Is(err, errWrite), errors.Is(err, errClientGone), errors.Is(err, errShutdown),
+	case errors.Is(err, errWrite), errors.Is(err, errClientGone), errors.Is(err, errShutdown), errors.Is(err, errMaxAge),
 		errors.Is(err, pubsub.ErrUnsubscribed), errors.Is(err, pubsub.ErrClosed):
 	default:
 		level = slog.LevelWarn
