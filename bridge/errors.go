@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/pubsub"
 )
 
@@ -40,6 +41,9 @@ var httpErrors = []struct {
 	{pubsub.ErrInvalidTopic, http.StatusBadRequest, "invalid_topic"},
 	{pubsub.ErrNoTopics, http.StatusBadRequest, "no_topics"},
 	{ErrTooManyTopics, http.StatusBadRequest, "too_many_topics"},
+	{auth.ErrInvalidToken, http.StatusUnauthorized, "invalid_token"},
+	{auth.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
+	{auth.ErrForbidden, http.StatusForbidden, "forbidden"},
 	{pubsub.ErrClosed, http.StatusServiceUnavailable, "unavailable"},
 }
 

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/pubsub"
 )
@@ -57,6 +59,10 @@ type Config struct {
 	// MaxStreamAge/10; a negative value means no jitter. It must be less
 	// than MaxStreamAge.
 	MaxStreamAgeJitter time.Duration
+	// Auth decides who may subscribe to which topics; a stream ends when
+	// the credential it was opened with expires. nil means everyone may
+	// subscribe to every topic.
+	Auth *auth.Authenticator
 	// Logger receives the handler's logs. nil means none.
 	Logger *slog.Logger
 	// Metrics records subscribers, deliveries, slow disconnects, gap
@@ -72,8 +78,9 @@ type Handler struct {
 	heartbeat    time.Duration
 	maxTopics    int
 	writeTimeout time.Duration
-	maxAge       time.Duration // 0: unlimited
-	maxAgeJitter time.Duration // 0: none
+	auth         *auth.Authenticator // nil: open
+	maxAge       time.Duration       // 0: unlimited
+	maxAgeJitter time.Duration       // 0: none
 	log          *slog.Logger
 
 	// head is the start of every stream: the retry line, or nothing.
@@ -120,6 +127,7 @@ func New(cfg Config) (*Handler, error) {
 		heartbeat:    orDefault(cfg.Heartbeat, DefaultHeartbeat),
 		maxTopics:    orDefault(cfg.MaxTopics, DefaultMaxTopics),
 		writeTimeout: orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
+		auth:         cfg.Auth,
 		maxAge:       cfg.MaxStreamAge,
 		maxAgeJitter: jitter,
 		log:          cfg.Logger,
@@ -187,6 +195,23 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string)
 		h.writeError(w, r, err)
 		return
 	}
+	if h.auth != nil {
+		grant, err := h.auth.HTTP(r)
+		if err == nil {
+			err = grant.CheckSubscribe(topics)
+		}
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		if !grant.Expires.IsZero() {
+			// The stream ends when the credential expires; the client
+			// reconnects with a fresh one and resumes from Last-Event-ID.
+			ctx, cancel := context.WithDeadlineCause(r.Context(), grant.Expires, errCredentialExpired)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+	}
 	if r.Method == http.MethodHead || h.shuttingDown() {
 		h.startStream(w)
 		return
@@ -225,7 +250,23 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		h.metrics.Rejected.WithLabelValues(metrics.SSE, code).Inc()
 		h.log.Debug("sse request rejected", "path", r.URL.Path, "code", code, "error", err)
 	}
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		w.Header().Set("WWW-Authenticate", wwwAuthenticate(code))
+	}
 	WriteError(w, status, code, msg)
+}
+
+// wwwAuthenticate returns the WWW-Authenticate challenge (RFC 6750) for a
+// 401 or 403 error code.
+func wwwAuthenticate(code string) string {
+	switch code {
+	case "invalid_token":
+		return `Bearer realm="ssebridge", error="invalid_token"`
+	case "forbidden":
+		return `Bearer realm="ssebridge", error="insufficient_scope"`
+	}
+	return `Bearer realm="ssebridge"`
 }
 
 func (h *Handler) shuttingDown() bool {

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,7 +84,9 @@ var (
 	errClientGone = errors.New("client gone")
 	errShutdown   = errors.New("handler shut down")
 	errMaxAge     = errors.New("max stream age reached")
-	errWrite      = errors.New("write failed")
+	// errCredentialExpired ends a stream whose credential expired.
+	errCredentialExpired = errors.New("credential expired")
+	errWrite             = errors.New("write failed")
 )
 
 // stream runs one stream and returns why it ended.
@@ -131,6 +134,10 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s Stream) error
 			}
 			heartbeat.Reset(h.heartbeat)
 		case <-r.Context().Done():
+			if cause := context.Cause(r.Context()); errors.Is(cause, errCredentialExpired) {
+				h.finish(rc)
+				return cause
+			}
 			return errClientGone
 		case <-h.done:
 			h.finish(rc)
@@ -257,7 +264,7 @@ func (h *Handler) ended(r *http.Request, err error) {
 		// slow as one whose queue overflowed (usually both happen).
 		h.slowDisconnects.Inc()
 		level = slog.LevelInfo
-	case errors.Is(err, errWrite), errors.Is(err, errClientGone), errors.Is(err, errShutdown), errors.Is(err, errMaxAge),
+	case errors.Is(err, errWrite), errors.Is(err, errClientGone), errors.Is(err, errShutdown), errors.Is(err, errMaxAge), errors.Is(err, errCredentialExpired),
 		errors.Is(err, pubsub.ErrUnsubscribed), errors.Is(err, pubsub.ErrClosed):
 	default:
 		level = slog.LevelWarn
