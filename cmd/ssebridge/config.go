@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -28,6 +29,18 @@ type serveConfig struct {
 	ShutdownTimeout   time.Duration
 	LogLevel          slog.Level
 	LogFormat         string
+	Console           bool
+
+	// Stream lifetime and transport.
+	MaxStreamAge       time.Duration
+	MaxStreamAgeJitter time.Duration
+	CORSOrigins        originList
+	TLSCert            string
+	TLSKey             string
+
+	// wrapHTTP, when set, wraps the HTTP handler. It is not a flag: tests
+	// use it to watch requests and to serve test pages on the same origin.
+	wrapHTTP func(http.Handler) http.Handler
 }
 
 // envName returns the environment variable of a flag: SSEBRIDGE_ and the
@@ -56,6 +69,12 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), outpu
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for connections to drain")
 	fs.TextVar(&cfg.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&cfg.Console, "console", true, "serve the web console on / and its stats stream on /v1/stats")
+	fs.DurationVar(&cfg.MaxStreamAge, "max-stream-age", 0, "end each SSE stream after this age, so that clients reconnect, resume with Last-Event-ID and rebalance across replicas (0: no limit)")
+	fs.DurationVar(&cfg.MaxStreamAgeJitter, "max-stream-age-jitter", 0, "end each stream up to this much before --max-stream-age, at random, so that streams do not all reconnect at once (0: a tenth of --max-stream-age)")
+	fs.Var(&cfg.CORSOrigins, "cors-origins", "comma-separated origins whose pages may read streams and call the REST API, with cookies, such as https://app.example.com; * alone allows any origin, without cookies (empty: same origin only)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTP (HTTP/2 included) and gRPC over TLS; needs --tls-key")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 
 	// Environment variables set the defaults; the command line wins.
 	var envErr error
@@ -102,6 +121,12 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("--shutdown-timeout must be positive")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat)
+	case c.MaxStreamAge < 0 || c.MaxStreamAgeJitter < 0:
+		return fmt.Errorf("--max-stream-age and --max-stream-age-jitter must not be negative")
+	case c.MaxStreamAge > 0 && c.MaxStreamAgeJitter >= c.MaxStreamAge:
+		return fmt.Errorf("--max-stream-age-jitter (%v) must be less than --max-stream-age (%v)", c.MaxStreamAgeJitter, c.MaxStreamAge)
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return fmt.Errorf("--tls-cert and --tls-key go together")
 	}
 	return nil
 }

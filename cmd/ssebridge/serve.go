@@ -14,8 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/ssebridge/ssebridge/bridge"
+	"github.com/ssebridge/ssebridge/console"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/pubsub/memory"
 	"github.com/ssebridge/ssebridge/server"
@@ -66,21 +69,34 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		retry = -1 // the flag's 0 sends no retry line; the bridge's 0 is its default
 	}
 	sse, err := bridge.New(bridge.Config{
-		Broker:       hub,
-		Heartbeat:    cfg.Heartbeat,
-		Retry:        retry,
-		MaxTopics:    cfg.MaxTopics,
-		WriteTimeout: cfg.WriteTimeout,
-		Logger:       log.With("component", "sse"),
-		Metrics:      m,
+		Broker:             hub,
+		Heartbeat:          cfg.Heartbeat,
+		Retry:              retry,
+		MaxTopics:          cfg.MaxTopics,
+		WriteTimeout:       cfg.WriteTimeout,
+		MaxStreamAge:       cfg.MaxStreamAge,
+		MaxStreamAgeJitter: cfg.MaxStreamAgeJitter,
+		Logger:             log.With("component", "sse"),
+		Metrics:            m,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the SSE bridge: %w", err)
+	}
+	webConsole, err := console.New(console.Config{
+		Metrics:      m,
+		WriteTimeout: cfg.WriteTimeout,
+		Logger:       log.With("component", "console"),
+	})
+	if err != nil {
+		return fmt.Errorf("creating the web console: %w", err)
 	}
 
 	var shuttingDown atomic.Bool
 	mux := http.NewServeMux()
 	sse.Register(mux)
+	if cfg.Console {
+		webConsole.Register(mux) // GET / (the root only), /console/, /v1/stats
+	}
 	mux.Handle("/v1/", gateway)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -100,15 +116,29 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		bridge.WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
 
+	tlsConfig, err := cfg.tlsConfig()
+	if err != nil {
+		return err
+	}
+	var handler http.Handler = withCORS(cfg.CORSOrigins, mux)
+	if cfg.wrapHTTP != nil {
+		handler = cfg.wrapHTTP(handler)
+	}
 	httpServer := &http.Server{
-		Handler:           mux,
+		Handler:           handler,
+		Protocols:         httpProtocols(),
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		// Protects the REST endpoints; SSE streams set a deadline per write.
 		WriteTimeout: 30 * time.Second,
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	grpcServer := svc.NewGRPCServer()
+	var grpcOpts []grpc.ServerOption
+	if tlsConfig != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsConfig)))
+	}
+	grpcServer := svc.NewGRPCServer(grpcOpts...)
 
 	if ln.http == nil {
 		if ln.http, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -122,12 +152,16 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		}
 	}
 	log.Info("ssebridge serving",
-		"http", ln.http.Addr().String(), "grpc", ln.grpc.Addr().String(), "broker", "memory",
+		"http", ln.http.Addr().String(), "grpc", ln.grpc.Addr().String(), "tls", tlsConfig != nil, "broker", "memory",
 		"history_size", cfg.HistorySize, "history_ttl", cfg.HistoryTTL, "queue_size", cfg.QueueSize)
 
 	errc := make(chan error, 2)
 	go func() {
-		if err := httpServer.Serve(ln.http); !errors.Is(err, http.ErrServerClosed) {
+		serveHTTP := httpServer.Serve
+		if tlsConfig != nil {
+			serveHTTP = func(l net.Listener) error { return httpServer.ServeTLS(l, "", "") }
+		}
+		if err := serveHTTP(ln.http); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("HTTP server: %w", err)
 		}
 	}()
@@ -150,6 +184,7 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 
 	shuttingDown.Store(true)
 	sse.Shutdown()
+	webConsole.Shutdown()
 	svc.Shutdown()
 	drain, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
