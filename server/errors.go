@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/pubsub"
 )
@@ -18,6 +19,8 @@ var (
 	errDataTooLarge  = errors.New("server: data too large")
 	errTooManyTopics = errors.New("server: too many topics")
 	errShuttingDown  = errors.New("server: shutting down")
+	// errCredentialExpired ends a Subscribe call whose credential expired.
+	errCredentialExpired = errors.New("server: credential expired")
 )
 
 // Messages of the UNAVAILABLE statuses that ask the client to come back.
@@ -25,6 +28,7 @@ const (
 	msgShuttingDown = "server shutting down; resubscribe with last_event_id"
 	msgSlow         = "subscriber fell behind and its queue overflowed; resubscribe with last_event_id set to the id of the last event received"
 	msgClosed       = "broker closed; retry later (resubscribe with last_event_id)"
+	msgExpired      = "credential expired; resubscribe with a fresh token and last_event_id"
 )
 
 // fieldError names the request field that err is about, where the domain
@@ -84,6 +88,17 @@ func (s *Service) status(method string, err error) *status.Status {
 		return badRequest(field, err.Error())
 	}
 	switch {
+	case errors.Is(err, auth.ErrInvalidToken):
+		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "invalid_token").Inc()
+		return status.New(codes.Unauthenticated, err.Error())
+	case errors.Is(err, auth.ErrUnauthenticated):
+		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "unauthenticated").Inc()
+		return status.New(codes.Unauthenticated, err.Error())
+	case errors.Is(err, auth.ErrForbidden):
+		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "forbidden").Inc()
+		return status.New(codes.PermissionDenied, err.Error())
+	case errors.Is(err, errCredentialExpired):
+		return status.New(codes.Unauthenticated, msgExpired)
 	case errors.Is(err, pubsub.ErrTopicNotFound):
 		return status.New(codes.NotFound, err.Error())
 	case errors.Is(err, errShuttingDown):

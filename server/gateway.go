@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/ssebridge/ssebridge/auth"
 	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
 )
 
@@ -56,6 +60,19 @@ func (s *Service) Gateway() (http.Handler, error) {
 			if b, ok := r.Body.(*limitedBody); ok && b.exceeded {
 				err = bodyTooLarge()
 			}
+			// RFC 6750 challenges for 401 and 403. grpc-gateway sets
+			// WWW-Authenticate to the status message; ours replaces it when
+			// the status is written.
+			switch st := status.Convert(err); st.Code() {
+			case codes.Unauthenticated:
+				challenge := `Bearer realm="ssebridge", error="invalid_token"`
+				if strings.Contains(st.Message(), auth.ErrUnauthenticated.Error()) {
+					challenge = `Bearer realm="ssebridge"` // no credential was presented
+				}
+				w = &challengeWriter{ResponseWriter: w, challenge: challenge}
+			case codes.PermissionDenied:
+				w = &challengeWriter{ResponseWriter: w, challenge: `Bearer realm="ssebridge", error="insufficient_scope"`}
+			}
 			runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 		}),
 	)
@@ -87,3 +104,17 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// challengeWriter sets the WWW-Authenticate header of an error response
+// when its status is written.
+type challengeWriter struct {
+	http.ResponseWriter
+	challenge string
+}
+
+func (w *challengeWriter) WriteHeader(code int) {
+	w.Header().Set("WWW-Authenticate", w.challenge)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *challengeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -3,11 +3,13 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
 	"google.golang.org/grpc"
 
+	"github.com/ssebridge/ssebridge/auth"
 	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
 	"github.com/ssebridge/ssebridge/pubsub"
 )
@@ -22,7 +24,11 @@ const maxAcksPerResponse = 1024
 // Publish validates one event and publishes it to the broker. See the
 // EventService documentation in events.proto for the errors.
 func (s *Service) Publish(ctx context.Context, req *ssebridgev1.PublishRequest) (*ssebridgev1.PublishResponse, error) {
-	resp, err := s.publish(ctx, req)
+	grant, err := s.grant(ctx)
+	if err != nil {
+		return nil, s.statusError("Publish", err)
+	}
+	resp, err := s.publish(ctx, grant, req)
 	if err != nil {
 		return nil, s.statusError("Publish", err)
 	}
@@ -30,10 +36,16 @@ func (s *Service) Publish(ctx context.Context, req *ssebridgev1.PublishRequest) 
 }
 
 // publish is Publish with domain errors, shared by Publish and
-// PublishStream.
-func (s *Service) publish(ctx context.Context, req *ssebridgev1.PublishRequest) (*ssebridgev1.PublishResponse, error) {
+// PublishStream: it publishes req if grant allows it.
+func (s *Service) publish(ctx context.Context, grant *auth.Grant, req *ssebridgev1.PublishRequest) (*ssebridgev1.PublishResponse, error) {
 	m := toMessage(req)
 	if err := pubsub.ValidateMessage(m); err != nil {
+		return nil, err
+	}
+	if !grant.Expires.IsZero() && time.Now().After(grant.Expires) {
+		return nil, fmt.Errorf("%w: the credential expired at %v", auth.ErrInvalidToken, grant.Expires)
+	}
+	if err := grant.CheckPublish(m.Topic); err != nil {
 		return nil, err
 	}
 	if len(m.Data) > s.maxData {
@@ -67,11 +79,18 @@ func (s *Service) PublishStream(stream grpc.BidiStreamingServer[ssebridgev1.Publ
 		return s.statusError(method, errShuttingDown)
 	}
 	ctx := stream.Context()
+	grant, err := s.grant(ctx)
+	if err == nil && grant.Anonymous && !grant.Everything {
+		err = fmt.Errorf("%w: anonymous clients may not publish", auth.ErrUnauthenticated)
+	}
+	if err != nil {
+		return s.statusError(method, err)
+	}
 	acks := make(chan *ssebridgev1.PublishAck, maxAcksPerResponse)
 	stop := make(chan struct{}) // closed when the handler returns
 	defer close(stop)
 	var recvErr error // written by the receiver before it closes acks
-	go s.receiveAndPublish(stream, acks, stop, &recvErr)
+	go s.receiveAndPublish(stream, grant, acks, stop, &recvErr)
 
 	send := func(batch []*ssebridgev1.PublishAck) error {
 		if len(batch) == 0 {
@@ -115,7 +134,7 @@ func (s *Service) PublishStream(stream grpc.BidiStreamingServer[ssebridgev1.Publ
 // *recvErr and closing acks, or when stop is closed.
 func (s *Service) receiveAndPublish(
 	stream grpc.BidiStreamingServer[ssebridgev1.PublishStreamRequest, ssebridgev1.PublishStreamResponse],
-	acks chan<- *ssebridgev1.PublishAck, stop <-chan struct{}, recvErr *error,
+	grant *auth.Grant, acks chan<- *ssebridgev1.PublishAck, stop <-chan struct{}, recvErr *error,
 ) {
 	ctx := stream.Context()
 	for index := uint64(0); ; index++ {
@@ -126,7 +145,7 @@ func (s *Service) receiveAndPublish(
 			return
 		}
 		ack := &ssebridgev1.PublishAck{Index: index}
-		if resp, err := s.publish(ctx, req.GetEvent()); err != nil {
+		if resp, err := s.publish(ctx, grant, req.GetEvent()); err != nil {
 			ack.Error = s.status("PublishStream", err).Proto()
 		} else {
 			ack.Result = resp

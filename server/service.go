@@ -12,6 +12,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/ssebridge/ssebridge/auth"
 	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/pubsub"
@@ -48,6 +49,9 @@ type Config struct {
 	// may carry. 0 means DefaultMaxTopics (16); negative values are refused
 	// by New.
 	MaxTopics int
+	// Auth decides who may publish and subscribe to which topics. nil means
+	// every call may do everything.
+	Auth *auth.Authenticator
 	// Logger receives internal errors, which clients see only as "internal
 	// error". nil means discard.
 	Logger *slog.Logger
@@ -64,6 +68,7 @@ type Service struct {
 	ssebridgev1.UnimplementedEventServiceServer
 
 	broker    pubsub.Broker
+	auth      *auth.Authenticator
 	maxData   int
 	maxTopics int
 	log       *slog.Logger
@@ -110,6 +115,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		broker:    cfg.Broker,
+		auth:      cfg.Auth,
 		maxData:   cfg.MaxDataBytes,
 		maxTopics: cfg.MaxTopics,
 		log:       cfg.Logger,

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -29,6 +30,19 @@ func (s *Service) Subscribe(req *ssebridgev1.SubscribeRequest, stream grpc.Serve
 		return s.statusError(method, errShuttingDown)
 	}
 	ctx := stream.Context()
+	grant, err := s.grant(ctx)
+	if err == nil {
+		err = grant.CheckSubscribe(topics)
+	}
+	if err != nil {
+		return s.statusError(method, err)
+	}
+	var expired <-chan time.Time // nil, never ready, for credentials that do not expire
+	if !grant.Expires.IsZero() {
+		t := time.NewTimer(time.Until(grant.Expires))
+		defer t.Stop()
+		expired = t.C
+	}
 	sub, err := s.broker.Subscribe(ctx, topics, req.GetLastEventId())
 	if err != nil {
 		return s.statusError(method, err)
@@ -51,6 +65,8 @@ func (s *Service) Subscribe(req *ssebridgev1.SubscribeRequest, stream grpc.Serve
 			return s.statusError(method, ctx.Err())
 		case <-s.shutdown:
 			return s.statusError(method, errShuttingDown)
+		case <-expired:
+			return s.statusError(method, errCredentialExpired)
 		}
 		var fetchErr error
 		batch, fetchErr = sub.Fetch(batch[:0])
