@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/internal/metrics"
@@ -30,6 +32,15 @@ const (
 	msgClosed       = "broker closed; retry later (resubscribe with last_event_id)"
 	msgExpired      = "credential expired; resubscribe with a fresh token and last_event_id"
 )
+
+// rateLimitedError refuses a publish over the credential's rate.
+type rateLimitedError struct {
+	retryAfter time.Duration
+}
+
+func (e *rateLimitedError) Error() string {
+	return fmt.Sprintf("server: publish rate limit reached; retry in %v", e.retryAfter.Round(time.Millisecond))
+}
 
 // fieldError names the request field that err is about, where the domain
 // error alone does not say it: an invalid topic is field "topic" in Publish
@@ -86,6 +97,14 @@ func (s *Service) status(method string, err error) *status.Status {
 	if field, reason, ok := badInput(err); ok {
 		s.metrics.Rejected.WithLabelValues(metrics.GRPC, reason).Inc()
 		return badRequest(field, err.Error())
+	}
+	if rl, ok := errors.AsType[*rateLimitedError](err); ok {
+		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "rate_limited").Inc()
+		st, derr := status.New(codes.ResourceExhausted, rl.Error()).WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(rl.retryAfter)})
+		if derr != nil {
+			return status.New(codes.ResourceExhausted, rl.Error())
+		}
+		return st
 	}
 	switch {
 	case errors.Is(err, auth.ErrInvalidToken):

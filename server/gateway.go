@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -72,6 +75,14 @@ func (s *Service) Gateway() (http.Handler, error) {
 				w = &challengeWriter{ResponseWriter: w, challenge: challenge}
 			case codes.PermissionDenied:
 				w = &challengeWriter{ResponseWriter: w, challenge: `Bearer realm="ssebridge", error="insufficient_scope"`}
+			case codes.ResourceExhausted:
+				// grpc-gateway answers 429; say when to come back.
+				for _, d := range st.Details() {
+					if ri, ok := d.(*errdetails.RetryInfo); ok {
+						secs := int(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))
+						w.Header().Set("Retry-After", strconv.Itoa(max(1, secs)))
+					}
+				}
 			}
 			runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 		}),

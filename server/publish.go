@@ -48,6 +48,11 @@ func (s *Service) publish(ctx context.Context, grant *auth.Grant, req *ssebridge
 	if err := grant.CheckPublish(m.Topic); err != nil {
 		return nil, err
 	}
+	if s.limiter != nil {
+		if ok, wait := s.limiter.allow(grant.Subject, time.Now()); !ok {
+			return nil, &rateLimitedError{retryAfter: wait}
+		}
+	}
 	if len(m.Data) > s.maxData {
 		return nil, dataTooLarge(len(m.Data), s.maxData)
 	}

@@ -52,6 +52,14 @@ type Config struct {
 	// Auth decides who may publish and subscribe to which topics. nil means
 	// every call may do everything.
 	Auth *auth.Authenticator
+	// PublishRate limits the events each credential may publish per
+	// second (a token bucket per token subject, client certificate, or one
+	// for all anonymous publishers); publishes over it are refused with
+	// RESOURCE_EXHAUSTED and a retry delay. 0 means no limit.
+	PublishRate float64
+	// PublishBurst is the bucket's size: the events a credential may
+	// publish at once after a pause. 0 means PublishRate, at least 1.
+	PublishBurst int
 	// Logger receives internal errors, which clients see only as "internal
 	// error". nil means discard.
 	Logger *slog.Logger
@@ -69,6 +77,7 @@ type Service struct {
 
 	broker    pubsub.Broker
 	auth      *auth.Authenticator
+	limiter   *publishLimiter // nil: no limit
 	maxData   int
 	maxTopics int
 	log       *slog.Logger
@@ -101,6 +110,9 @@ func New(cfg Config) (*Service, error) {
 	case cfg.MaxDataBytes == 0:
 		cfg.MaxDataBytes = DefaultMaxDataBytes
 	}
+	if cfg.PublishRate < 0 || cfg.PublishBurst < 0 {
+		return nil, fmt.Errorf("server: Config.PublishRate %v and PublishBurst %d must not be negative", cfg.PublishRate, cfg.PublishBurst)
+	}
 	switch {
 	case cfg.MaxTopics < 0:
 		return nil, fmt.Errorf("server: Config.MaxTopics is %d; it must not be negative", cfg.MaxTopics)
@@ -116,6 +128,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		broker:    cfg.Broker,
 		auth:      cfg.Auth,
+		limiter:   newPublishLimiter(cfg.PublishRate, cfg.PublishBurst),
 		maxData:   cfg.MaxDataBytes,
 		maxTopics: cfg.MaxTopics,
 		log:       cfg.Logger,
