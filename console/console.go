@@ -1,0 +1,152 @@
+package console
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ssebridge/ssebridge/internal/metrics"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultStatsInterval = time.Second
+	DefaultWriteTimeout  = 10 * time.Second
+)
+
+// contentSecurityPolicy lets the page load and connect to its own origin
+// only: nothing from a CDN, no inline script.
+const contentSecurityPolicy = "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; " +
+	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+//go:embed assets
+var embedded embed.FS
+
+// Config configures a Handler. The zero value of every field but Metrics
+// means its default.
+type Config struct {
+	// Metrics are the collectors the stats stream reads: the ones the
+	// SSE bridge and the gRPC server record into. Required.
+	Metrics *metrics.Metrics
+	// StatsInterval is the time between two events of the stats stream.
+	// 0 means DefaultStatsInterval (1s).
+	StatsInterval time.Duration
+	// WriteTimeout bounds each write to a stats viewer; a viewer that does
+	// not take a write within it is disconnected. 0 means
+	// DefaultWriteTimeout (10s).
+	WriteTimeout time.Duration
+	// Logger receives the handler's logs. nil means none.
+	Logger *slog.Logger
+}
+
+// Handler serves the console and the stats stream; see the package
+// documentation. Its methods are safe for concurrent use.
+type Handler struct {
+	assets       fs.FS
+	index        []byte
+	sampler      *sampler
+	writeTimeout time.Duration
+	log          *slog.Logger
+
+	shutdownOnce sync.Once
+	// done is closed by Shutdown.
+	done chan struct{}
+}
+
+// New returns a Handler for cfg. It fails when cfg.Metrics is nil or a
+// duration is negative.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Metrics == nil {
+		return nil, errors.New("console: Config.Metrics is nil")
+	}
+	if cfg.StatsInterval < 0 || cfg.WriteTimeout < 0 {
+		return nil, fmt.Errorf("console: negative Config value: StatsInterval %v, WriteTimeout %v",
+			cfg.StatsInterval, cfg.WriteTimeout)
+	}
+	assets, err := fs.Sub(embedded, "assets")
+	if err != nil {
+		return nil, fmt.Errorf("console: embedded assets: %w", err)
+	}
+	index, err := fs.ReadFile(assets, "index.html")
+	if err != nil {
+		return nil, fmt.Errorf("console: embedded assets: %w", err)
+	}
+	h := &Handler{
+		assets:       assets,
+		index:        index,
+		sampler:      newSampler(cfg.Metrics, orDefault(cfg.StatsInterval, DefaultStatsInterval)),
+		writeTimeout: orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
+		log:          cfg.Logger,
+		done:         make(chan struct{}),
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.sampler.log = h.log
+	return h, nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Register registers the handler's routes on mux:
+//
+//	GET /                 the console page
+//	GET /console/{file}   its assets
+//	GET /v1/stats         the stats stream
+//
+// GET / matches the root path only ("/{$}"), so a catch-all "/" route on
+// mux still answers every other path.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", h.serveIndex)
+	mux.Handle("GET /console/", http.StripPrefix("/console/", h.assetServer()))
+	mux.HandleFunc("GET /v1/stats", h.serveStats)
+}
+
+// Shutdown ends every open stats stream, as a normal end of the response.
+// Streams requested after Shutdown end as soon as they start. It does not
+// wait for the handlers to return; http.Server.Shutdown does. It may be
+// called more than once.
+func (h *Handler) Shutdown() {
+	h.shutdownOnce.Do(func() { close(h.done) })
+}
+
+func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request) {
+	setAssetHeaders(w.Header())
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(h.index)
+}
+
+// assetServer serves the embedded files. Directories are not listed.
+func (h *Handler) assetServer() http.Handler {
+	files := http.FileServerFS(h.assets)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		setAssetHeaders(w.Header())
+		files.ServeHTTP(w, r)
+	})
+}
+
+// setAssetHeaders sets the headers of every console file. The files have no
+// modification time (embed drops it), so browsers are told to revalidate
+// rather than keep a copy from an older binary.
+func setAssetHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-cache")
+}
