@@ -15,6 +15,11 @@ var (
 	// ErrTooManyTopics: a subscription names more topics than
 	// Config.MaxTopics allows.
 	ErrTooManyTopics = errors.New("bridge: too many topics")
+	// ErrTooManyStreams: the server holds Config.MaxStreams streams.
+	ErrTooManyStreams = errors.New("bridge: too many streams")
+	// ErrTooManyClientStreams: the client holds Config.MaxStreamsPerClient
+	// streams.
+	ErrTooManyClientStreams = errors.New("bridge: too many streams from this client")
 	// ErrInvalidID: an SSE event id is empty, holds CR, LF or NUL, or is not
 	// valid UTF-8.
 	ErrInvalidID = errors.New("bridge: invalid event id")
@@ -44,6 +49,8 @@ var httpErrors = []struct {
 	{auth.ErrInvalidToken, http.StatusUnauthorized, "invalid_token"},
 	{auth.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
 	{auth.ErrForbidden, http.StatusForbidden, "forbidden"},
+	{ErrTooManyStreams, http.StatusTooManyRequests, "too_many_streams"},
+	{ErrTooManyClientStreams, http.StatusTooManyRequests, "too_many_client_streams"},
 	{pubsub.ErrClosed, http.StatusServiceUnavailable, "unavailable"},
 }
 

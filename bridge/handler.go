@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -63,6 +64,17 @@ type Config struct {
 	// the credential it was opened with expires. nil means everyone may
 	// subscribe to every topic.
 	Auth *auth.Authenticator
+	// MaxStreams is the most streams the handler serves at once; more are
+	// refused with 429 and Retry-After. 0 means no limit.
+	MaxStreams int
+	// MaxStreamsPerClient is the most streams one client address may hold
+	// at once; more are refused with 429 and Retry-After. 0 means no limit.
+	MaxStreamsPerClient int
+	// ClientAddrHeader names a header set by a trusted reverse proxy that
+	// holds the client's address, such as X-Forwarded-For (whose last
+	// address is used) or X-Real-IP. Only set it behind such a proxy: a
+	// client could otherwise claim any address. "" means the peer address.
+	ClientAddrHeader string
 	// Logger receives the handler's logs. nil means none.
 	Logger *slog.Logger
 	// Metrics records subscribers, deliveries, slow disconnects, gap
@@ -79,8 +91,10 @@ type Handler struct {
 	maxTopics    int
 	writeTimeout time.Duration
 	auth         *auth.Authenticator // nil: open
-	maxAge       time.Duration       // 0: unlimited
-	maxAgeJitter time.Duration       // 0: none
+	limits       *streamLimits
+	retryAfter   string        // Retry-After of refusals over the limits, in seconds
+	maxAge       time.Duration // 0: unlimited
+	maxAgeJitter time.Duration // 0: none
 	log          *slog.Logger
 
 	// head is the start of every stream: the retry line, or nothing.
@@ -108,6 +122,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Broker == nil {
 		return nil, errors.New("bridge: Config.Broker is nil")
 	}
+	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerClient < 0 {
+		return nil, fmt.Errorf("bridge: negative Config value: MaxStreams %d, MaxStreamsPerClient %d", cfg.MaxStreams, cfg.MaxStreamsPerClient)
+	}
 	if cfg.Heartbeat < 0 || cfg.WriteTimeout < 0 || cfg.MaxTopics < 0 || cfg.MaxStreamAge < 0 {
 		return nil, fmt.Errorf("bridge: negative Config value: Heartbeat %v, WriteTimeout %v, MaxTopics %d, MaxStreamAge %v",
 			cfg.Heartbeat, cfg.WriteTimeout, cfg.MaxTopics, cfg.MaxStreamAge)
@@ -128,6 +145,7 @@ func New(cfg Config) (*Handler, error) {
 		maxTopics:    orDefault(cfg.MaxTopics, DefaultMaxTopics),
 		writeTimeout: orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
 		auth:         cfg.Auth,
+		limits:       newStreamLimits(cfg.MaxStreams, cfg.MaxStreamsPerClient, cfg.ClientAddrHeader),
 		maxAge:       cfg.MaxStreamAge,
 		maxAgeJitter: jitter,
 		log:          cfg.Logger,
@@ -140,6 +158,7 @@ func New(cfg Config) (*Handler, error) {
 	if h.metrics == nil {
 		h.metrics = metrics.New(nil)
 	}
+	h.retryAfter = strconv.Itoa(max(1, int(orDefault(cfg.Retry, DefaultRetry).Seconds())))
 	if retry := orDefault(cfg.Retry, DefaultRetry); retry >= 0 {
 		h.head = AppendRetry(nil, retry)
 	}
@@ -216,6 +235,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string)
 		h.startStream(w)
 		return
 	}
+	client, err := h.limits.acquire(r)
+	if err != nil {
+		w.Header().Set("Retry-After", h.retryAfter)
+		h.writeError(w, r, err)
+		return
+	}
+	defer h.limits.release(client)
 	sub, err := h.broker.Subscribe(r.Context(), topics, resumeCursor(r))
 	if err != nil {
 		h.writeError(w, r, err)
