@@ -1,0 +1,374 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
+)
+
+// Read buffer sizes of a subscriber: large enough for a burst of frames
+// under load, small for thousands of idle connections.
+const (
+	loadBufSize = 16 << 10
+	idleBufSize = 1 << 10
+)
+
+// dialTimeout bounds the opening of one subscriber connection.
+const dialTimeout = 30 * time.Second
+
+// topicNames returns the topics of a run: fresh names, so that a run on a
+// long-lived server never meets the history of an earlier one.
+func topicNames(n int) []string {
+	var b [4]byte
+	rand.Read(b[:])
+	run := hex.EncodeToString(b[:])
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("bench.%s.%d", run, i)
+	}
+	return names
+}
+
+// subscriberEnv is what the subscribers of one run share.
+type subscriberEnv struct {
+	clock     *clock
+	lat       collector
+	beats     collector
+	set       *subscriberSet
+	lateAfter time.Duration
+}
+
+func newSubscriberEnv(topics int) *subscriberEnv {
+	return &subscriberEnv{clock: newClock(), set: newSubscriberSet(topics)}
+}
+
+// connectSSE opens n SSE subscribers to addr, subscriber i on topic
+// i%len(topics), at most concurrency at a time, and starts them. It
+// returns how many failed and the first error.
+func (env *subscriberEnv) connectSSE(ctx context.Context, addr string, topics []string, n, concurrency, bufSize int) (failed int, firstErr error) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, concurrency)
+	for i := range n {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return failed + n - i, ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t := i % len(topics)
+			dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+			st, err := openSSE(dctx, addr, "/v1/topics/"+url.PathEscape(topics[t])+"/events", bufSize)
+			cancel()
+			if err != nil {
+				mu.Lock()
+				failed++
+				if firstErr == nil {
+					firstErr = fmt.Errorf("SSE subscriber %d: %w", i, err)
+				}
+				mu.Unlock()
+				return
+			}
+			s := newSubscriber(t, env.clock, &env.lat, &env.beats)
+			s.lateAfter = env.lateAfter
+			env.set.start(s, st.run, st.close)
+		}()
+	}
+	wg.Wait()
+	return failed, firstErr
+}
+
+// connectGRPC opens n gRPC Subscribe streams over client.
+func (env *subscriberEnv) connectGRPC(ctx context.Context, client ssebridgev1.EventServiceClient, topics []string, n int) error {
+	for i := range n {
+		t := i % len(topics)
+		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		g, err := openGRPC(dctx, client, topics[t])
+		cancel()
+		if err != nil {
+			return fmt.Errorf("gRPC subscriber %d: %w", i, err)
+		}
+		env.set.start(newSubscriber(t, env.clock, &env.lat, &env.beats), g.run, g.close)
+	}
+	return nil
+}
+
+// usage samples the CPU time (and memory) of the tool and of a server.
+type usage struct {
+	pid    int
+	start  time.Time
+	self   time.Duration
+	server procSample
+	err    error
+}
+
+func startUsage(pid int) *usage {
+	u := &usage{pid: pid, start: time.Now(), self: selfCPU()}
+	if pid > 0 {
+		u.server, u.err = readProc(pid)
+	}
+	return u
+}
+
+// stop returns the use of the tool and, with a pid, of the server since
+// startUsage.
+func (u *usage) stop() (tool resourceReport, server *resourceReport, err error) {
+	elapsed := time.Since(u.start).Seconds()
+	cpu := (selfCPU() - u.self).Seconds()
+	tool = resourceReport{CPUS: round(cpu, 3), CPUCores: round(cpu/elapsed, 3)}
+	if u.pid == 0 {
+		return tool, nil, nil
+	}
+	if u.err != nil {
+		return tool, nil, fmt.Errorf("--server-pid %d: %w", u.pid, u.err)
+	}
+	end, err := readProc(u.pid)
+	if err != nil {
+		return tool, nil, fmt.Errorf("--server-pid %d: %w", u.pid, err)
+	}
+	scpu := (end.cpu - u.server.cpu).Seconds()
+	return tool, &resourceReport{
+		PID: u.pid, CPUS: round(scpu, 3), CPUCores: round(scpu/elapsed, 3),
+		RSS: end.rss, PeakRSS: end.peakRSS, Threads: end.threads,
+	}, nil
+}
+
+// tally fills the delivery counts of d from the subscribers, each of
+// which was due the events acknowledged on its topic.
+func tally(d *deliveryReport, set *subscriberSet, ackedByTopic []uint64) {
+	for _, s := range set.all {
+		unique, dup, ooo := s.counts()
+		due := ackedByTopic[s.topic]
+		d.Expected += due
+		if unique < due {
+			d.Lost += due - unique
+		}
+		d.Deliveries += s.deliveries
+		d.Duplicated += dup
+		d.OutOfOrder += ooo
+		d.GapNotices += s.gaps
+		d.Invalid += s.invalid
+	}
+}
+
+// measureServer runs subscribers and publishers against the server and
+// returns what they saw.
+func measureServer(ctx context.Context, cfg *config) (*deliveryReport, *publishReport, error) {
+	topics := topicNames(cfg.Topics)
+	env := newSubscriberEnv(len(topics))
+	defer env.set.closeAll()
+
+	conns, err := dialGRPC(cfg.GRPCTarget, min(cfg.Publishers, 4))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer closeAll(conns)
+	if failed, err := env.connectSSE(ctx, cfg.Target, topics, cfg.Subscribers, cfg.DialConcurrency, loadBufSize); failed > 0 {
+		return nil, nil, fmt.Errorf("%d of %d SSE subscribers failed to connect: %w", failed, cfg.Subscribers, err)
+	}
+	if err := env.connectGRPC(ctx, ssebridgev1.NewEventServiceClient(conns[0]), topics, cfg.GRPCSubscribers); err != nil {
+		return nil, nil, err
+	}
+
+	counts := newCounters(len(topics))
+	pubs := &publishers{cfg: cfg, topics: topics, clock: env.clock, subs: env.set, counts: counts}
+	use := startUsage(cfg.ServerPID)
+	start := time.Now()
+	end := start.Add(cfg.Duration)
+	ackCtx, cancelAcks := context.WithDeadline(ctx, end.Add(cfg.DrainTimeout))
+	defer cancelAcks()
+	pubs.run(ctx, ackCtx, conns, start, end)
+	published := time.Since(start)
+	acked, byTopic := counts.ackedTotal()
+	drainCtx, cancelDrain := context.WithTimeout(ctx, cfg.DrainTimeout)
+	defer cancelDrain()
+	drained := env.set.waitDrained(drainCtx, byTopic)
+	elapsed := time.Since(start)
+	tool, server, err := use.stop()
+	if err != nil {
+		return nil, nil, err
+	}
+	disconnects, firstErr := env.set.stoppedEarly()
+	env.set.closeAll()
+
+	d := &deliveryReport{
+		Published:     acked,
+		PublishPerSec: round(float64(acked)/published.Seconds(), 1),
+		Disconnects:   disconnects,
+		Drained:       drained,
+		ElapsedS:      round(elapsed.Seconds(), 3),
+		LatencyMS:     latencyOf(env.lat.histogram()),
+		Server:        server,
+		Tool:          tool,
+	}
+	if firstErr != nil {
+		d.DisconnectError = firstErr.Error()
+	}
+	tally(d, env.set, byTopic)
+	d.DeliveriesPerSec = round(float64(d.Deliveries)/elapsed.Seconds(), 1)
+	d.Overloaded = disconnects > 0 || !drained || (cfg.Rate > 0 && d.PublishPerSec < 0.95*cfg.Rate)
+
+	p := &publishReport{
+		Method:       cfg.PublishMethod,
+		Acked:        acked,
+		AckedPerSec:  d.PublishPerSec,
+		Errors:       pubs.errs.Load(),
+		AckLatencyMS: latencyOf(pubs.lat.histogram()),
+	}
+	if pubs.firstErr != nil {
+		p.FirstError = pubs.firstErr.Error()
+	}
+	return d, p, nil
+}
+
+// measureCeiling runs the SSE subscribers against the ceiling server,
+// which generates events at rate (0: as fast as the subscribers take them,
+// at most maxAhead ahead of the slowest).
+func measureCeiling(ctx context.Context, cfg *config, rate float64, maxAhead int) (*deliveryReport, error) {
+	topics := topicNames(cfg.Topics)
+	srv, err := startCeiling(topics)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.close()
+	env := newSubscriberEnv(len(topics))
+	defer env.set.closeAll()
+	if failed, err := env.connectSSE(ctx, srv.addr(), topics, cfg.Subscribers, cfg.DialConcurrency, loadBufSize); failed > 0 {
+		return nil, fmt.Errorf("%d of %d subscribers failed to connect to the ceiling server: %w", failed, cfg.Subscribers, err)
+	}
+	srv.startWriters()
+
+	var b [8]byte
+	rand.Read(b[:])
+	epoch := binary.BigEndian.Uint64(b[:])
+	counts := newCounters(len(topics))
+	use := startUsage(0)
+	start := time.Now()
+	pace := newPacer(0, 1, rate, start, start.Add(cfg.Duration), maxAhead, env.set, counts)
+	seqs := make([]uint64, len(topics))
+	var payload, frame []byte
+	for k := uint64(0); pace.wait(ctx); k++ {
+		t := int(k % uint64(len(topics)))
+		pace.ahead(ctx, t)
+		seqs[t]++
+		payload = appendPayload(payload[:0], cfg.Size, 0, seqs[t], env.clock.now())
+		frame = ceilingFrame(frame[:0], epoch, k+1, payload)
+		if !srv.publish(ctx, t, frame) {
+			break
+		}
+		counts.acked[t].Add(1)
+	}
+	published := time.Since(start)
+	acked, byTopic := counts.ackedTotal()
+	drainCtx, cancel := context.WithTimeout(ctx, cfg.DrainTimeout)
+	defer cancel()
+	drained := env.set.waitDrained(drainCtx, byTopic)
+	elapsed := time.Since(start)
+	tool, _, _ := use.stop()
+	disconnects, firstErr := env.set.stoppedEarly()
+	env.set.closeAll()
+
+	d := &deliveryReport{
+		Published:     acked,
+		PublishPerSec: round(float64(acked)/published.Seconds(), 1),
+		Disconnects:   disconnects,
+		Drained:       drained,
+		ElapsedS:      round(elapsed.Seconds(), 3),
+		LatencyMS:     latencyOf(env.lat.histogram()),
+		Tool:          tool,
+	}
+	if firstErr != nil {
+		d.DisconnectError = firstErr.Error()
+	}
+	tally(d, env.set, byTopic)
+	d.DeliveriesPerSec = round(float64(d.Deliveries)/elapsed.Seconds(), 1)
+	d.Overloaded = disconnects > 0 || !drained || (rate > 0 && d.PublishPerSec < 0.95*rate)
+	return d, nil
+}
+
+// measureIdle holds idle SSE connections and reports the server's memory
+// per connection and the heartbeats.
+func measureIdle(ctx context.Context, cfg *config) (*idleReport, error) {
+	topics := topicNames(cfg.Topics)
+	env := newSubscriberEnv(len(topics))
+	env.lateAfter = cfg.Heartbeat + cfg.HeartbeatSlack
+	defer env.set.closeAll()
+	rep := &idleReport{}
+
+	var before procSample
+	if cfg.ServerPID > 0 {
+		var err error
+		if before, err = readProc(cfg.ServerPID); err != nil {
+			return nil, fmt.Errorf("--server-pid %d: %w", cfg.ServerPID, err)
+		}
+		rep.ServerRSSBefore = before.rss
+	}
+	if m, ok := scrapeGoMetrics(ctx, cfg.Target); ok {
+		rep.MetricsBefore = &m
+	}
+
+	start := time.Now()
+	failed, firstErr := env.connectSSE(ctx, cfg.Target, topics, cfg.Subscribers, cfg.DialConcurrency, idleBufSize)
+	rep.ConnectS = round(time.Since(start).Seconds(), 3)
+	rep.Failed = failed
+	rep.Connected = cfg.Subscribers - failed
+	if firstErr != nil {
+		rep.FirstError = firstErr.Error()
+	}
+	if rep.Connected == 0 {
+		return nil, fmt.Errorf("no connection opened: %w", firstErr)
+	}
+
+	use := startUsage(cfg.ServerPID)
+	hold := time.NewTimer(cfg.Duration)
+	select {
+	case <-hold.C:
+	case <-ctx.Done():
+		hold.Stop()
+		return nil, ctx.Err()
+	}
+	held := time.Since(start)
+	tool, server, err := use.stop()
+	if err != nil {
+		return nil, err
+	}
+	rep.Tool, rep.Server = tool, server
+	if server != nil {
+		rep.ServerRSSAfter = server.RSS
+		rep.ServerBytesPerConn = round(float64(server.RSS-before.rss)/float64(rep.Connected), 1)
+	}
+	if m, ok := scrapeGoMetrics(ctx, cfg.Target); ok && rep.MetricsBefore != nil {
+		rep.MetricsAfter = &m
+		n := float64(rep.Connected)
+		rep.HeapBytesPerConn = round(float64(m.HeapInuse-rep.MetricsBefore.HeapInuse)/n, 1)
+		rep.StackBytesPerConn = round(float64(m.StackInuse-rep.MetricsBefore.StackInuse)/n, 1)
+		rep.GoroutinesPerConn = round(float64(m.Goroutines-rep.MetricsBefore.Goroutines)/n, 3)
+	}
+	disconnects, derr := env.set.stoppedEarly()
+	rep.Disconnects = disconnects
+	if derr != nil && rep.FirstError == "" {
+		rep.FirstError = derr.Error()
+	}
+	env.set.closeAll()
+
+	for _, s := range env.set.all {
+		rep.Heartbeats += s.heartbeats
+		rep.LateHeartbeats += s.late
+		if s.heartbeats == 0 && held > env.lateAfter {
+			rep.MissingHeartbeats++
+		}
+	}
+	rep.HeartbeatIntervalMS = latencyOf(env.beats.histogram())
+	rep.HeartbeatsOnTime = rep.LateHeartbeats == 0 && rep.MissingHeartbeats == 0 && rep.Disconnects == 0
+	return rep, nil
+}
