@@ -89,6 +89,18 @@ func newTestCert(t *testing.T) testCert {
 	return c
 }
 
+// grpcTLS returns a gRPC client of s over TLS, trusting cert; s must
+// serve with cert. The client closes when the test ends.
+func (s *testServer) grpcTLS(t *testing.T, cert testCert) ssebridgev1.EventServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(cert.pool, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return ssebridgev1.NewEventServiceClient(conn)
+}
+
 // requestLog records the requests that reach the server, for tests that
 // check what a client sent or how it was connected. Use it as
 // serveConfig.wrapHTTP.
@@ -190,12 +202,7 @@ func TestTLS(t *testing.T) {
 	s := startServer(t, func(c *serveConfig) { c.TLSCert, c.TLSKey = cert.certFile, cert.keyFile })
 	base := strings.Replace(s.httpURL, "http://", "https://", 1)
 
-	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(cert.pool, "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	publisher := ssebridgev1.NewEventServiceClient(conn)
+	publisher := s.grpcTLS(t, cert)
 
 	for _, tc := range []struct {
 		name  string
