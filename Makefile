@@ -61,7 +61,7 @@ $(eval $(call go-tool,benchstat,golang.org/x/perf/cmd/benchstat,$(BENCHSTAT_VERS
 FORCE:
 
 .PHONY: help run build test test-go lint generate check-generate fuzz bench \
-	tools bench-tools deps-race clean
+	tools bench-tools deps-race deps-browser test-browser clean
 
 help: ## list the targets
 	@echo 'usage: make TARGET [VAR=value]'
@@ -79,12 +79,20 @@ build: ## build bin/ssebridge
 # test-go, each installing what it needs.
 test: tools lint check-generate test-go ## run every test (installs pinned tools into .tools/ on first run)
 
-test-go: deps-race ## Go tests with the race detector, fuzz seed corpora included
+test-go: deps-race deps-browser ## Go tests with the race detector, fuzz seed corpora included
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # The race detector needs cgo: a C compiler and the C library headers.
 deps-race:
 	@bash scripts/require-debian-packages.sh gcc libc6-dev
+
+# The browser tests drive Debian's headless Chromium, /usr/bin/chromium
+# (package chromium; no browser is downloaded), and fail without it.
+deps-browser:
+	@bash scripts/require-debian-packages.sh chromium
+
+test-browser: deps-race deps-browser ## only the tests that run Chromium
+	$(GO) test -race -count=1 -run '^(TestBrowser|TestTabsAreIsolated)$$' ./cmd/ssebridge ./internal/browsertest
 
 lint: $(BUF_STAMP) ## gofmt, go vet, buf lint, buf format
 	@echo '$(GOFMT) -l (all Go files but gen/ and testdata/)'
