@@ -68,8 +68,8 @@ help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo 'variables: GO=$(GO) RUN_ARGS=$(RUN_ARGS) FUZZTIME=$(FUZZTIME) FUZZ_PKGS=$(FUZZ_PKGS) BENCH=$(BENCH)'
 
-run: ## run the service on the in-memory default (HTTP/SSE :8080, gRPC :9090); extra flags in RUN_ARGS
-	$(GO) run ./cmd/ssebridge serve $(RUN_ARGS)
+run: ## run the service on the in-memory default in development mode (HTTP/SSE :8080, gRPC :9090); extra flags in RUN_ARGS
+	$(GO) run ./cmd/ssebridge serve --dev $(RUN_ARGS)
 
 build: ## build bin/ssebridge
 	$(GO) build -o bin/ssebridge ./cmd/ssebridge

@@ -38,6 +38,9 @@ type serveConfig struct {
 	TLSCert            string
 	TLSKey             string
 
+	// Authentication and limits (security.go).
+	Security securityConfig
+
 	// wrapHTTP, when set, wraps the HTTP handler. It is not a flag: tests
 	// use it to watch requests and to serve test pages on the same origin.
 	wrapHTTP func(http.Handler) http.Handler
@@ -47,6 +50,21 @@ type serveConfig struct {
 // flag's name in upper case with dashes as underscores.
 func envName(flagName string) string {
 	return "SSEBRIDGE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// setFromEnv sets each flag of fs whose environment variable (envName) is
+// set, through lookupEnv. Call it before fs.Parse, so that the command line
+// wins.
+func setFromEnv(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) error {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := lookupEnv(envName(f.Name)); ok && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	return envErr
 }
 
 // parseServeFlags parses the flags of "serve", taking defaults from the
@@ -75,18 +93,11 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), outpu
 	fs.Var(&cfg.CORSOrigins, "cors-origins", "comma-separated origins whose pages may read streams and call the REST API, with cookies, such as https://app.example.com; * alone allows any origin, without cookies (empty: same origin only)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTP (HTTP/2 included) and gRPC over TLS; needs --tls-key")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
+	registerSecurityFlags(fs, &cfg.Security)
 
 	// Environment variables set the defaults; the command line wins.
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v, ok := lookupEnv(envName(f.Name)); ok && envErr == nil {
-			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return cfg, envErr
+	if err := setFromEnv(fs, lookupEnv); err != nil {
+		return cfg, err
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -98,6 +109,9 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), outpu
 }
 
 func (c serveConfig) validate() error {
+	if err := c.Security.validate(); err != nil {
+		return err
+	}
 	switch {
 	case c.Heartbeat <= 0:
 		return fmt.Errorf("--heartbeat must be positive, not %v", c.Heartbeat)

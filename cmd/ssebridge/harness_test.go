@@ -57,13 +57,16 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// defaultConfig is the configuration of "ssebridge serve" with no flags.
+// defaultConfig is the configuration of "ssebridge serve --dev".
 func defaultConfig(t *testing.T) serveConfig {
 	t.Helper()
 	cfg, err := parseServeFlags(nil, func(string) (string, bool) { return "", false }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Without credentials configured, only development mode lets anybody
+	// publish; the security tests configure keys instead.
+	cfg.Security.Dev = true
 	return cfg
 }
 

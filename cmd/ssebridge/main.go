@@ -5,10 +5,12 @@
 // Usage:
 //
 //	ssebridge [serve] [flags]   run the service (the default command)
+//	ssebridge publish [flags]   publish one event over gRPC
+//	ssebridge subscribe [flags] print events as they arrive, over gRPC
 //
 // Every flag has an environment variable: --history-size is
 // SSEBRIDGE_HISTORY_SIZE. A flag on the command line wins over the
-// variable. Run "ssebridge serve -h" for the list.
+// variable. Run "ssebridge COMMAND -h" for the list.
 package main
 
 import (
@@ -25,7 +27,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "ssebridge:", err)
 		}
@@ -34,7 +36,7 @@ func main() {
 }
 
 // run runs the command named by args[0] (serve by default) until ctx ends.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -46,9 +48,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return serve(ctx, cfg, stderr, listeners{}, nil)
+	case "publish":
+		return publishCommand(ctx, args, os.LookupEnv, stdin, stdout, stderr)
+	case "subscribe":
+		return subscribeCommand(ctx, args, os.LookupEnv, stdout, stderr)
 	case "help":
-		fmt.Fprintln(stdout, "usage: ssebridge [serve] [flags]; ssebridge serve -h lists the flags")
+		fmt.Fprintln(stdout, "usage: ssebridge [serve|publish|subscribe] [flags]; ssebridge COMMAND -h lists the flags of a command")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (known: serve, help)", cmd)
+	return fmt.Errorf("unknown command %q (known: serve, publish, subscribe, help)", cmd)
 }

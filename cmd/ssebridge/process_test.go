@@ -33,7 +33,7 @@ func TestProcessGracefulShutdown(t *testing.T) {
 		t.Fatalf("go build: %v", err)
 	}
 
-	cmd := exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--log-format", "text")
+	cmd := exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--log-format", "text", "--dev")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -50,10 +50,19 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 
+	authn, stopAuth, err := cfg.Security.authenticator(log)
+	if err != nil {
+		return err
+	}
+	defer stopAuth()
+
 	svc, err := server.New(server.Config{
 		Broker:       hub,
 		MaxDataBytes: cfg.MaxDataBytes,
 		MaxTopics:    cfg.MaxTopics,
+		Auth:         authn,
+		PublishRate:  cfg.Security.PublishRate,
+		PublishBurst: cfg.Security.PublishBurst,
 		Logger:       log.With("component", "grpc"),
 		Metrics:      m,
 	})
@@ -69,15 +78,19 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		retry = -1 // the flag's 0 sends no retry line; the bridge's 0 is its default
 	}
 	sse, err := bridge.New(bridge.Config{
-		Broker:             hub,
-		Heartbeat:          cfg.Heartbeat,
-		Retry:              retry,
-		MaxTopics:          cfg.MaxTopics,
-		WriteTimeout:       cfg.WriteTimeout,
-		MaxStreamAge:       cfg.MaxStreamAge,
-		MaxStreamAgeJitter: cfg.MaxStreamAgeJitter,
-		Logger:             log.With("component", "sse"),
-		Metrics:            m,
+		Broker:              hub,
+		Heartbeat:           cfg.Heartbeat,
+		Retry:               retry,
+		MaxTopics:           cfg.MaxTopics,
+		WriteTimeout:        cfg.WriteTimeout,
+		MaxStreamAge:        cfg.MaxStreamAge,
+		MaxStreamAgeJitter:  cfg.MaxStreamAgeJitter,
+		Auth:                authn,
+		MaxStreams:          cfg.Security.MaxStreams,
+		MaxStreamsPerClient: cfg.Security.MaxStreamsPerClient,
+		ClientAddrHeader:    cfg.Security.ClientAddrHeader,
+		Logger:              log.With("component", "sse"),
+		Metrics:             m,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the SSE bridge: %w", err)
@@ -116,11 +129,15 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		bridge.WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
 
-	tlsConfig, err := cfg.tlsConfig()
+	tlsConfig, err := cfg.tlsConfig(log)
 	if err != nil {
 		return err
 	}
-	var handler http.Handler = withCORS(cfg.CORSOrigins, mux)
+	grpcTLS, err := cfg.Security.grpcTLS(tlsConfig)
+	if err != nil {
+		return err
+	}
+	var handler http.Handler = withBodyTimeout(cfg.Security.BodyTimeout, withCORS(cfg.CORSOrigins, mux))
 	if cfg.wrapHTTP != nil {
 		handler = cfg.wrapHTTP(handler)
 	}
@@ -128,15 +145,16 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		Handler:           handler,
 		Protocols:         httpProtocols(),
 		TLSConfig:         tlsConfig,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout,
+		MaxHeaderBytes:    cfg.Security.MaxHeaderBytes,
 		// Protects the REST endpoints; SSE streams set a deadline per write.
 		WriteTimeout: 30 * time.Second,
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	var grpcOpts []grpc.ServerOption
-	if tlsConfig != nil {
-		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsConfig)))
+	if grpcTLS != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(grpcTLS)))
 	}
 	grpcServer := svc.NewGRPCServer(grpcOpts...)
 

@@ -3,21 +3,24 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net/http"
+
+	"github.com/ssebridge/ssebridge/internal/tlsreload"
 )
 
 // tlsConfig returns the TLS configuration of the listeners: nil when
 // --tls-cert and --tls-key are not set, else one that serves their
-// certificate. The certificate is read once, at startup.
-func (c serveConfig) tlsConfig() (*tls.Config, error) {
-	if c.TLSCert == "" {
+// certificate and picks up renewed files without a restart.
+func (c serveConfig) tlsConfig(log *slog.Logger) (*tls.Config, error) {
+	if c.TLSCert == "" && c.TLSKey == "" {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	kp, err := tlsreload.NewKeypair(c.TLSCert, c.TLSKey, log.With("component", "tls"))
 	if err != nil {
-		return nil, fmt.Errorf("loading --tls-cert %s and --tls-key %s: %w", c.TLSCert, c.TLSKey, err)
+		return nil, fmt.Errorf("--tls-cert %s and --tls-key %s: %w", c.TLSCert, c.TLSKey, err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	return &tls.Config{GetCertificate: kp.GetCertificate, MinVersion: tls.VersionTLS12}, nil
 }
 
 // httpProtocols are the protocols of the HTTP listener: HTTP/1.1, HTTP/2
