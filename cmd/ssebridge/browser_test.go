@@ -207,9 +207,10 @@ func testBrowserReconnect(t *testing.T, browser context.Context) {
 
 	// The browser reconnected by itself, in the middle of the burst, each
 	// time with the id of the last event it had.
+	eval[chromedp.Void](p, `closeStream("burst")`)
 	streams := seen.matching(http.MethodGet, "/v1/events")
-	if len(streams) < 3 || len(rec.Opens) != len(streams) {
-		t.Fatalf("%d stream requests and %d opens; want at least 3 of each, as many opens as requests", len(streams), len(rec.Opens))
+	if len(streams) < 3 || len(rec.Opens) < 3 {
+		t.Fatalf("%d stream requests and %d opens; want at least 3 of each", len(streams), len(rec.Opens))
 	}
 	if id := streams[0].Header.Get("Last-Event-ID"); id != "" {
 		t.Errorf("first request with Last-Event-ID %q", id)
@@ -268,7 +269,12 @@ func testBrowserCrossOrigin(t *testing.T, browser context.Context) {
 	p.until(`r => r.opens.length === 1`)
 	r1 := s.publish(t, "cors", "", "one")
 	p.until(`r => r.events.length === 1`)
-	p.until(`r => r.opens.length === 2`) // the stream reached its age
+	// The stream reaches its age; the browser resumes after "one".
+	eventually(t, "a reconnection with Last-Event-ID", func() bool {
+		return slices.ContainsFunc(seen.matching(http.MethodGet, "/v1/events"), func(r seenRequest) bool {
+			return r.Header.Get("Last-Event-ID") == r1.Id
+		})
+	})
 	r2 := s.publish(t, "cors", "", "two")
 	rec := p.until(`r => r.events.length === 2`)
 	for i, want := range []pageEvent{
@@ -279,19 +285,16 @@ func testBrowserCrossOrigin(t *testing.T, browser context.Context) {
 			t.Errorf("event %d = %+v, want %+v", i, rec.Events[i], want)
 		}
 	}
-	gets := seen.matching(http.MethodGet, "/v1/events")
-	for i, r := range gets[:2] {
+	for i, r := range seen.matching(http.MethodGet, "/v1/events") {
 		if r.Header.Get("Origin") != allowed.URL || r.Header.Get("Cookie") != "session=s3cret" {
 			t.Errorf("stream request %d: Origin %q, Cookie %q; want %s and the session cookie",
 				i, r.Header.Get("Origin"), r.Header.Get("Cookie"), allowed.URL)
 		}
 	}
-	if id := gets[1].Header.Get("Last-Event-ID"); id != r1.Id {
-		t.Errorf("the reconnection sent Last-Event-ID %q, want %q", id, r1.Id)
-	}
 	// Chromium's EventSource sends its own Last-Event-ID without a
-	// preflight (and ids of at most 26 URL-safe characters would need none
-	// anyway).
+	// preflight, whatever its length (seen up to 200 bytes); ssebridge's
+	// ids of at most 26 URL-safe characters would need none anyway.
+	eval[chromedp.Void](p, `closeStream("allowed")`)
 	if n := len(seen.matching(http.MethodOptions, "/v1/events")); n != 0 {
 		t.Errorf("%d preflights for EventSource, want none", n)
 	}
@@ -314,32 +317,40 @@ func testBrowserCrossOrigin(t *testing.T, browser context.Context) {
 	if len(preflights) != 1 || preflights[0].Header.Get("Access-Control-Request-Headers") != "last-event-id" {
 		t.Errorf("preflights %+v, want one for last-event-id", preflights)
 	}
-	if gets := seen.matching(http.MethodGet, "/v1/events"); gets[len(gets)-1].Header.Get("Last-Event-ID") != longID {
-		t.Error("the stream request after the preflight did not carry the long Last-Event-ID")
+	if !slices.ContainsFunc(seen.matching(http.MethodGet, "/v1/events"), func(r seenRequest) bool {
+		return r.Header.Get("Last-Event-ID") == longID
+	}) {
+		t.Error("no stream request after the preflight carried the long Last-Event-ID")
 	}
 
 	// Another origin. The server sends the retained events (earliest),
 	// but the browser keeps the response from the page: the EventSource
 	// gives up (readyState 2, CLOSED) without opening.
 	q := openPage(t, browser, other.URL+"/eventsource.html")
-	before := len(seen.matching(http.MethodGet, "/v1/events"))
+	fromOther := func() (n int) {
+		for _, r := range seen.matching(http.MethodGet, "/v1/events") {
+			if r.Header.Get("Origin") == other.URL {
+				n++
+			}
+		}
+		return n
+	}
 	q.openStream("other", stream+"&last_event_id=earliest", `{withCredentials: true}`)
 	rec = q.until(`r => r.errors.length >= 1`)
 	if len(rec.Events) != 0 || len(rec.Opens) != 0 || rec.Errors[0].ReadyState != 2 {
 		t.Errorf("another origin's EventSource: %+v; want no open, no event, and an error that closed it", rec)
 	}
-	if after := seen.matching(http.MethodGet, "/v1/events"); len(after) != before+1 || after[before].Header.Get("Origin") != other.URL {
-		t.Errorf("the server saw %d new stream requests, want 1 from %s: the refusal is the browser's", len(after)-before, other.URL)
+	if n := fromOther(); n != 1 {
+		t.Errorf("the server saw %d stream requests from %s, want 1: the refusal is the browser's", n, other.URL)
 	}
 	// Its preflight is refused: the stream is never requested.
-	before = len(seen.matching(http.MethodGet, "/v1/events"))
 	if res := eval[fetchResult](q, fetchLong); res.Error == "" {
 		t.Errorf("another origin's fetch with Last-Event-ID = %+.300v, want a failure", res)
 	}
 	if n := len(seen.matching(http.MethodOptions, "/v1/events")); n != 2 {
 		t.Errorf("%d preflights in all, want 2", n)
 	}
-	if after := len(seen.matching(http.MethodGet, "/v1/events")); after != before {
+	if n := fromOther(); n != 1 {
 		t.Errorf("the stream was requested after a refused preflight")
 	}
 }
