@@ -62,6 +62,7 @@ FORCE:
 
 .PHONY: help run build test test-go lint generate check-generate fuzz bench \
 	tools bench-tools deps-race deps-browser test-browser clean
+.PHONY: test-node test-python deps-node deps-protoc deps-python
 
 help: ## list the targets
 	@echo 'usage: make TARGET [VAR=value]'
@@ -77,7 +78,7 @@ build: ## build bin/ssebridge
 # test runs every test. Each kind of test is its own test-* target and a
 # prerequisite of test; later steps (Node, Python, Chromium) go next to
 # test-go, each installing what it needs.
-test: tools lint check-generate test-go ## run every test (installs pinned tools into .tools/ on first run)
+test: tools lint check-generate test-go test-node test-python ## run every test (installs pinned tools into .tools/ on first run)
 
 test-go: deps-race deps-browser ## Go tests with the race detector, fuzz seed corpora included
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -94,6 +95,37 @@ deps-browser:
 test-browser: deps-race deps-browser ## only the tests that run Chromium
 	$(GO) test -race -count=1 -run '^(TestBrowser|TestTabsAreIsolated)$$' ./cmd/ssebridge ./internal/browsertest
 
+# Node.js runs the Node tests and protoc-gen-es. npm ci installs
+# package-lock.json into node_modules (git-ignored), again only when
+# package.json or the lockfile changes.
+NODE_MIN  := 18.20
+NPM_STAMP := node_modules/.npm-ci-stamp
+
+deps-node:
+	@bash scripts/require-node.sh $(NODE_MIN)
+
+$(NPM_STAMP): package.json package-lock.json
+	@bash scripts/require-node.sh $(NODE_MIN)
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# buf.gen.yaml generates the Python client with Debian's protoc and
+# grpc_python_plugin, the TypeScript client with protoc-gen-es from npm.
+deps-protoc:
+	@bash scripts/require-debian-packages.sh protobuf-compiler protobuf-compiler-grpc
+GEN_DEPS := $(TOOL_STAMPS) $(NPM_STAMP) deps-protoc
+
+# The Python test runs Debian's interpreter, /usr/bin/python3, which has
+# Debian's gRPC; the first python3 on PATH may be another one.
+deps-python:
+	@bash scripts/require-debian-packages.sh python3 python3-grpcio python3-protobuf
+
+test-node: build deps-node $(NPM_STAMP) ## Node tests against bin/ssebridge: SSE with npm eventsource, REST vs OpenAPI, the TypeScript client
+	node --test clients/node/test/*.test.js
+
+test-python: build deps-python ## the generated Python client against bin/ssebridge, with Debian's python3-grpcio
+	PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -B -m unittest discover -s clients/python -p '*_test.py' -v
+
 lint: $(BUF_STAMP) ## gofmt, go vet, buf lint, buf format
 	@echo '$(GOFMT) -l (all Go files but gen/ and testdata/)'
 	@unformatted=$$(find . \( -path ./.git -o -path ./.tools -o -path ./gen -o -path ./bin \
@@ -106,12 +138,12 @@ lint: $(BUF_STAMP) ## gofmt, go vet, buf lint, buf format
 	$(BUF) lint
 	$(BUF) format -d --exit-code
 
-generate: $(TOOL_STAMPS) ## regenerate gen/ from proto/ (buf generate)
+generate: $(GEN_DEPS) ## regenerate gen/ from proto/ (buf generate)
 	$(BUF) generate
 
 # buf generate -o DIR prepends DIR to the out: paths of buf.gen.yaml, so the
 # fresh copy lands in $tmp/gen and clean: true empties $tmp/gen, not gen/.
-check-generate: $(TOOL_STAMPS) ## fail when gen/ is not what proto/ generates
+check-generate: $(GEN_DEPS) ## fail when gen/ is not what proto/ generates
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(BUF) generate -o "$$tmp"; \
 	if ! diff -r gen "$$tmp/gen" > "$$tmp/diff"; then \
