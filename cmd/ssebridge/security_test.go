@@ -56,8 +56,8 @@ func mint(t *testing.T, claims jwt.MapClaims) string {
 func grantToken(t *testing.T, subscribe, publish []string) string {
 	t.Helper()
 	return mint(t, jwt.MapClaims{
-		"sub": strings.Join(subscribe, "+") + "/" + strings.Join(publish, "+"),
-		"exp": time.Now().Add(time.Hour).Unix(),
+		"sub":       strings.Join(subscribe, "+") + "/" + strings.Join(publish, "+"),
+		"exp":       time.Now().Add(time.Hour).Unix(),
 		"ssebridge": map[string]any{"subscribe": subscribe, "publish": publish},
 	})
 }
