@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"embed"
 	"errors"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
+	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 )
 
@@ -41,6 +44,11 @@ type Config struct {
 	// not take a write within it is disconnected. 0 means
 	// DefaultWriteTimeout (10s).
 	WriteTimeout time.Duration
+	// TokenCookie is the cookie in which the page sends the token typed
+	// into it to the event streams, since EventSource cannot set headers:
+	// the server's --jwt-cookie. Empty means auth.DefaultCookie. (The page
+	// sends the token to the REST API as an Authorization header.)
+	TokenCookie string
 	// Logger receives the handler's logs. nil means none.
 	Logger *slog.Logger
 }
@@ -77,6 +85,11 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: embedded assets: %w", err)
 	}
+	cookie := orDefault(cfg.TokenCookie, auth.DefaultCookie)
+	if !validCookieName(cookie) {
+		return nil, fmt.Errorf("console: Config.TokenCookie %q is not a cookie name", cookie)
+	}
+	index = bytes.ReplaceAll(index, []byte(tokenCookiePlaceholder), []byte(cookie))
 	h := &Handler{
 		assets:       assets,
 		index:        index,
@@ -90,6 +103,24 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h.sampler.log = h.log
 	return h, nil
+}
+
+// tokenCookiePlaceholder stands for the name of the token cookie in
+// index.html.
+const tokenCookiePlaceholder = "{{token-cookie}}"
+
+// validCookieName reports whether s is a cookie name (an RFC 7230 token),
+// which needs no escaping in HTML or in document.cookie.
+func validCookieName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > unicode.MaxASCII || !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 func orDefault[T comparable](v, def T) T {

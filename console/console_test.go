@@ -49,6 +49,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"no metrics":        {},
 		"negative interval": {Metrics: metrics.New(nil), StatsInterval: -time.Second},
 		"negative timeout":  {Metrics: metrics.New(nil), WriteTimeout: -time.Second},
+		"bad cookie name":   {Metrics: metrics.New(nil), TokenCookie: "a=b; c"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := console.New(cfg); err == nil || !strings.HasPrefix(err.Error(), "console: ") {
@@ -84,6 +85,9 @@ func TestAssets(t *testing.T) {
 	}
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 		t.Errorf("GET / Content-Security-Policy = %q", csp)
+	}
+	if !strings.Contains(page, `<meta name="ssebridge-token-cookie" content="ssebridge_token">`) {
+		t.Errorf("the page does not name the default token cookie:\n%s", page)
 	}
 	if strings.Contains(page, "http://") || strings.Contains(page, "https://") || strings.Contains(page, "//cdn") {
 		t.Errorf("the page refers to another origin:\n%s", page)
@@ -267,5 +271,20 @@ func TestStatsShutdown(t *testing.T) {
 	b, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK || len(b) != 0 {
 		t.Fatalf("stats stream after Shutdown = %d %q %v, want 200 and an empty body", resp.StatusCode, b, err)
+	}
+}
+
+// TestTokenCookie checks that the page names the configured cookie.
+func TestTokenCookie(t *testing.T) {
+	h, err := console.New(console.Config{Metrics: metrics.New(nil), TokenCookie: "my_token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if body := rec.Body.String(); !strings.Contains(body, `content="my_token"`) || strings.Contains(body, "{{") {
+		t.Errorf("page with TokenCookie my_token:\n%s", body)
 	}
 }

@@ -515,3 +515,37 @@ func TestCLIProcess(t *testing.T) {
 		t.Fatal("subscribe did not exit after SIGINT")
 	}
 }
+
+// TestCLIWithToken runs publish and subscribe against a server that
+// requires tokens: --token (or SSEBRIDGE_TOKEN) goes in the authorization
+// metadata; without it both fail as unauthenticated, and a topic the token
+// does not grant is denied.
+func TestCLIWithToken(t *testing.T) {
+	s := secured(t, nil)
+	token := grantToken(t, []string{"orders.*"}, []string{"orders.created"})
+	for _, args := range [][]string{
+		{"publish", "--addr", s.grpcAddr, "--topic", "orders.created", "--data", "x"},
+		{"subscribe", "--addr", s.grpcAddr, "--topic", "orders.created"},
+	} {
+		if _, _, err := runCLI(t, nil, "", args...); err == nil || !strings.Contains(err.Error(), ": unauthenticated: ") {
+			t.Errorf("%s without a token: %v, want unauthenticated", args[0], err)
+		}
+	}
+
+	sub := startCLISubscriber(t, "--addr", s.grpcAddr, "--token", token, "--topic", "orders.created")
+	sub.notice(t, "subscribed to orders.created")
+	env := map[string]string{"SSEBRIDGE_TOKEN": token}
+	out, _, err := runCLI(t, env, "", "publish", "--addr", s.grpcAddr, "--topic", "orders.created", "--data", "granted")
+	m := publishLine.FindStringSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("publish with SSEBRIDGE_TOKEN: %v, %q", err, out)
+	}
+	if l := line(t, "subscribe's output", sub.out); !eventLine("orders.created", "1", "message", m[1], "granted").MatchString(l) {
+		t.Errorf("subscribe printed %q", l)
+	}
+	_, _, err = runCLI(t, env, "", "publish", "--addr", s.grpcAddr, "--topic", "orders.deleted", "--data", "x")
+	if err == nil || !strings.Contains(err.Error(), "publish to orders.deleted: permission denied: ") {
+		t.Errorf("publish outside the grant: %v, want permission denied", err)
+	}
+	sub.stop(t)
+}

@@ -228,3 +228,65 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	t.Logf("screenshot: %s", path)
 }
+
+// TestConsoleWithTokens opens the console on a server that requires
+// tokens. Without one the subscription fails and the page shows the
+// server's reason; with the token typed into the page it subscribes (the
+// token travels in the --jwt-cookie cookie) and publishes (in an
+// Authorization header), and a publish the token does not grant shows the
+// refusal.
+func TestConsoleWithTokens(t *testing.T) {
+	s := secured(t, nil)
+	token := grantToken(t, []string{"orders.*"}, []string{"orders.created"})
+	ctx := browsertest.Tab(t, browsertest.New(t))
+	ctx, cancel := context.WithTimeout(ctx, 2*waitTimeout)
+	defer cancel()
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	until := func(expr string) chromedp.Action[chromedp.Void] {
+		return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(waitTimeout))
+	}
+	text := func(sel string) string {
+		t.Helper()
+		return evalJS[string](t, ctx, fmt.Sprintf(`document.querySelector(%q).textContent`, sel))
+	}
+
+	do("subscribe without a token",
+		chromedp.Navigate(s.httpURL+"/"),
+		chromedp.SetValue(chromedp.CSS("#topics"), "orders.created"),
+		chromedp.Click(chromedp.CSS("#subscribe")),
+		until(`!document.querySelector('#subscribe-error').hidden`))
+	if state := evalJS[string](t, ctx, `document.querySelector('#stream-status').dataset.state`); state != "failed" ||
+		!strings.HasPrefix(text("#subscribe-error"), "unauthenticated: ") {
+		t.Fatalf("without a token: stream %s, error %q; want failed and unauthenticated", state, text("#subscribe-error"))
+	}
+
+	do("subscribe with the token",
+		chromedp.SetValue(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS("#subscribe")),
+		until(`document.querySelector('#stream-status').dataset.state === 'open'`))
+	if c := evalJS[string](t, ctx, `document.cookie`); c != "ssebridge_token="+token {
+		t.Errorf("cookies %q, want the token in ssebridge_token", c)
+	}
+	do("publish with the token",
+		chromedp.SetValue(chromedp.CSS("#publish-data"), "granted"),
+		chromedp.Click(chromedp.CSS("#publish")),
+		until(`document.querySelector('#publish-result').className !== ''`))
+	id := evalJS[string](t, ctx, `document.querySelector('#publish-result').dataset.id ?? ''`)
+	if id == "" {
+		t.Fatalf("publish with the token: %q", text("#publish-result"))
+	}
+	do("see the event", until(fmt.Sprintf(`document.querySelector('#events tr[data-id=%q]')`, id)))
+
+	do("publish outside the grant",
+		chromedp.SetValue(chromedp.CSS("#publish-topic"), "orders.deleted"),
+		chromedp.Click(chromedp.CSS("#publish")),
+		until(`document.querySelector('#publish-result').className === 'bad'`))
+	if got := text("#publish-result"); !strings.HasPrefix(got, "HTTP 403: ") {
+		t.Errorf("publish outside the grant shows %q, want HTTP 403 and the reason", got)
+	}
+}

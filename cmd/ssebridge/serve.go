@@ -98,6 +98,7 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 	webConsole, err := console.New(console.Config{
 		Metrics:      m,
 		WriteTimeout: cfg.WriteTimeout,
+		TokenCookie:  cfg.Security.JWTCookie,
 		Logger:       log.With("component", "console"),
 	})
 	if err != nil {

@@ -31,6 +31,7 @@ function setStatus(el, state, text) {
 
 function subscribe(topics, cursor) {
   unsubscribe();
+  setTokenCookie();
   const es = new EventSource(streamURL(topics, cursor));
   sub = { es, topics, types: new Set() };
   const status = $('stream-status');
@@ -66,6 +67,29 @@ function unsubscribe(resetStatus = true) {
   if (resetStatus) setStatus($('stream-status'), 'closed', 'not subscribed');
   $('unsubscribe').disabled = true;
   $('subscribe').textContent = 'Subscribe';
+}
+
+// ---- The token ------------------------------------------------------------
+
+// EventSource cannot set headers: the token goes to the stream in the
+// cookie the server reads (its --jwt-cookie). The console removes only a
+// cookie it set itself.
+const tokenCookie = document.querySelector('meta[name="ssebridge-token-cookie"]').content;
+let cookieSet = false;
+
+function token() {
+  return $('token').value.trim();
+}
+
+function setTokenCookie() {
+  const secure = location.protocol === 'https:' ? '; Secure' : '';
+  if (token()) {
+    document.cookie = `${tokenCookie}=${token()}; path=/; SameSite=Strict${secure}`;
+    cookieSet = true;
+  } else if (cookieSet) {
+    document.cookie = `${tokenCookie}=; path=/; Max-Age=0; SameSite=Strict${secure}`;
+    cookieSet = false;
+  }
 }
 
 // listen makes the subscription deliver events of type t. EventSource has
@@ -176,9 +200,11 @@ async function publish() {
   result.textContent = 'publishing…';
   delete result.dataset.id;
   try {
+    const headers = { 'Content-Type': 'application/json' };
+    if (token()) headers.Authorization = `Bearer ${token()}`;
     const res = await fetch(`v1/topics/${encodeURIComponent(topic)}/events`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers,
       body: JSON.stringify(body),
     });
     const out = await res.json().catch(() => null);
