@@ -60,6 +60,7 @@ describe("a new stream", () => {
     const src = openEventSource(url, { types: ["woke"] });
     t.after(() => src.close());
     await src.opens.next();
+    const start = performance.now();
     const raw = await openRawStream(url);
     t.after(() => raw.close());
 
@@ -68,10 +69,11 @@ describe("a new stream", () => {
     for (const b of beats) {
       assert.equal(b.kind, "comment", `an idle stream sends only comments, got ${JSON.stringify(b)}`);
     }
-    // Heartbeats come at the configured interval (200ms), not in a burst.
-    for (let i = 1; i < beats.length; i++) {
-      assert.ok(beats[i].at - beats[i - 1].at >= 100, `heartbeats ${Math.round(beats[i].at - beats[i - 1].at)} ms apart`);
-    }
+    // Heartbeats come at the configured interval (200ms), not in a burst:
+    // the third cannot have been sent before 600ms (a busy client may read
+    // them late, never early).
+    const elapsed = beats[2].at - start;
+    assert.ok(elapsed >= 550, `three heartbeats within ${Math.round(elapsed)} ms, want one per 200ms`);
 
     // Meanwhile the EventSource dispatched nothing and kept its one
     // connection; the stream still delivers.
