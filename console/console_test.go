@@ -197,9 +197,10 @@ func TestStatsStream(t *testing.T) {
 		t.Errorf("second viewer's first stats = %s %+v", e.ID, s)
 	}
 
+	// The subscriber leaves first: a sample with the new total has it.
+	m.Subscribers.WithLabelValues(metrics.SSE).Dec()
 	m.Published.WithLabelValues(metrics.GRPC).Add(10)
 	m.Published.WithLabelValues(metrics.SSE).Add(10) // any transport counts
-	m.Subscribers.WithLabelValues(metrics.SSE).Dec()
 	var s console.Stats
 	for _, c := range []*ssetest.Conn{c, c2} {
 		var e ssetest.Event
@@ -209,9 +210,9 @@ func TestStatsStream(t *testing.T) {
 		if e.ID == e1.ID || s.Subscribers != 2 || s.SubscribersByTransport["sse"] != 1 {
 			t.Errorf("stats after the change = %s %+v", e.ID, s)
 		}
-		// 20 events within two intervals, at least: a positive rate not
-		// larger than 20 events over one interval.
-		if s.PublishedPerSecond <= 0 || s.PublishedPerSecond > 20/interval.Seconds()*1.01 || s.DeliveredPerSecond != 0 {
+		// The exact rates are checked on a fake clock in TestSampler; here
+		// ticks come when the machine lets them.
+		if s.PublishedPerSecond <= 0 || s.DeliveredPerSecond != 0 {
 			t.Errorf("rates after the change = %v published/s, %v delivered/s", s.PublishedPerSecond, s.DeliveredPerSecond)
 		}
 		s = console.Stats{}
