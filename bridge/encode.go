@@ -34,18 +34,26 @@ const GapEventType = pubsub.ReservedTypePrefix + "gap"
 // containing NUL. The error wraps ErrInvalidID, ErrInvalidEventType or
 // ErrInvalidData, and dst is then returned unchanged.
 func AppendEvent(dst []byte, id, typ, data string) ([]byte, error) {
-	if err := checkID(id); err != nil {
+	if err := checkIDAndType(id, typ); err != nil {
 		return dst, err
-	}
-	if typ != "" {
-		if err := checkField(typ); err != nil {
-			return dst, fmt.Errorf("%w: %v", ErrInvalidEventType, err)
-		}
 	}
 	if !utf8.ValidString(data) {
 		return dst, fmt.Errorf("%w: not valid UTF-8", ErrInvalidData)
 	}
 	return appendEvent(dst, id, typ, data), nil
+}
+
+// checkIDAndType checks the id and type of an event as AppendEvent does.
+func checkIDAndType(id, typ string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	if typ != "" {
+		if err := checkField(typ); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidEventType, err)
+		}
+	}
+	return nil
 }
 
 // appendEvent writes a frame whose fields have been checked.
@@ -60,7 +68,7 @@ func appendEvent(dst []byte, id, typ, data string) []byte {
 	}
 	for {
 		dst = append(dst, "data: "...)
-		i := strings.IndexAny(data, "\r\n")
+		i := lineEnd(data)
 		if i < 0 {
 			dst = append(dst, data...)
 			dst = append(dst, '\n')
@@ -74,6 +82,19 @@ func appendEvent(dst []byte, id, typ, data string) []byte {
 		data = data[i+1:]
 	}
 	return append(dst, '\n')
+}
+
+// lineEnd returns the index of the first CR or LF in s, or -1. Two
+// IndexByte scans are much faster than one IndexAny on long lines.
+func lineEnd(s string) int {
+	lf := strings.IndexByte(s, '\n')
+	if lf < 0 {
+		return strings.IndexByte(s, '\r')
+	}
+	if cr := strings.IndexByte(s[:lf], '\r'); cr >= 0 {
+		return cr
+	}
+	return lf
 }
 
 // AppendComment appends the comment line ": <text>" to dst and returns the
@@ -119,11 +140,28 @@ func AppendRetry(dst []byte, d time.Duration) []byte {
 // ID or type that AppendEvent rejects. Brokers never deliver such events.
 // EncodeEvent is safe for concurrent use.
 func EncodeEvent(e *pubsub.Event) []byte {
-	b, err := appendPubsubEvent(nil, e)
+	var dst []byte
+	if e.Gap == nil {
+		// One allocation of the exact size: the frame is kept as long
+		// as the event.
+		dst = make([]byte, 0, frameSize(e.ID, e.Type, e.Data))
+	}
+	b, err := appendPubsubEvent(dst, e)
 	if err != nil {
 		return nil
 	}
 	return b
+}
+
+// frameSize returns the length of the frame appendEvent writes for id,
+// typ and data, or a little more when data holds CRLF line breaks.
+func frameSize(id, typ, data string) int {
+	n := len("id: \n") + len(id) + len(data) + len("\n")
+	if typ != "" {
+		n += len("event: \n") + len(typ)
+	}
+	lines := 1 + strings.Count(data, "\n") + strings.Count(data, "\r")
+	return n + lines*len("data: \n")
 }
 
 // appendPubsubEvent appends the frame of e to dst, as EncodeEvent
@@ -132,7 +170,14 @@ func appendPubsubEvent(dst []byte, e *pubsub.Event) ([]byte, error) {
 	if e.Gap != nil {
 		return AppendEvent(dst, e.ID, GapEventType, gapData(e.Gap))
 	}
-	return AppendEvent(dst, e.ID, e.Type, strings.ToValidUTF8(e.Data, "\uFFFD"))
+	if err := checkIDAndType(e.ID, e.Type); err != nil {
+		return dst, err
+	}
+	data := e.Data
+	if !utf8.ValidString(data) {
+		data = strings.ToValidUTF8(data, "\uFFFD")
+	}
+	return appendEvent(dst, e.ID, e.Type, data), nil
 }
 
 // gapNotice is the data of a gap notice, one line of JSON.
