@@ -63,9 +63,9 @@ const (
 // It sends the response headers (200, Content-Type text/event-stream) and
 // the retry line at once, before any event, then each batch of events
 // ready on s with one write and one flush, and a heartbeat comment after
-// Config.Heartbeat without writes. Every write has its own deadline,
-// Config.WriteTimeout. ServeStream runs in the calling goroutine and starts
-// none. Gap notices are sent as GapEventType events. When s ends with
+// Config.Heartbeat without writes. Every write has a deadline between 7/8
+// of Config.WriteTimeout and Config.WriteTimeout away. ServeStream runs in
+// the calling goroutine and starts none. Gap notices are sent as GapEventType events. When s ends with
 // pubsub.ErrSlowSubscriber, the stream ends normally and the client
 // resumes from its last event ID.
 //
@@ -99,8 +99,12 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s Stream) error
 		return errShutdown
 	}
 
+	// The heartbeat timer is not reset on every write: when it fires after
+	// a recent write it is re-armed for the rest of the interval.
 	heartbeat := time.NewTimer(h.heartbeat)
 	defer heartbeat.Stop()
+	var wc writeClock
+	ready, gone := s.Ready(), r.Context().Done()
 	var expired <-chan time.Time // nil, never ready, without MaxStreamAge
 	if h.maxAge > 0 {
 		age := time.NewTimer(h.streamAge())
@@ -110,11 +114,11 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s Stream) error
 	var events []*pubsub.Event
 	for {
 		select {
-		case <-s.Ready():
+		case <-ready:
 			var fetchErr error
 			events, fetchErr = s.Fetch(events[:0])
 			if len(events) > 0 {
-				err := h.writeEvents(rc, w, events)
+				err := h.writeEvents(rc, w, &wc, events)
 				clear(events)
 				if cap(events) > maxKeptEvents {
 					events = nil
@@ -122,18 +126,21 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s Stream) error
 				if err != nil {
 					return fmt.Errorf("%w: %w", errWrite, err)
 				}
-				heartbeat.Reset(h.heartbeat)
 			}
 			if fetchErr != nil {
 				h.finish(rc)
 				return fetchErr
 			}
 		case <-heartbeat.C:
-			if err := h.write(rc, w, heartbeatFrame); err != nil {
+			if idle := time.Since(wc.lastWrite); idle < h.heartbeat {
+				heartbeat.Reset(h.heartbeat - idle)
+				continue
+			}
+			if err := h.write(rc, w, &wc, heartbeatFrame); err != nil {
 				return fmt.Errorf("%w: heartbeat: %w", errWrite, err)
 			}
 			heartbeat.Reset(h.heartbeat)
-		case <-r.Context().Done():
+		case <-gone:
 			if cause := context.Cause(r.Context()); errors.Is(cause, errCredentialExpired) {
 				h.finish(rc)
 				return cause
@@ -180,7 +187,7 @@ func (h *Handler) startStream(w http.ResponseWriter) (*http.ResponseController, 
 
 // writeEvents writes a batch of events: their frames appended into one
 // pooled buffer, written once (or once per maxBatchBytes) and flushed once.
-func (h *Handler) writeEvents(rc *http.ResponseController, w http.ResponseWriter, events []*pubsub.Event) error {
+func (h *Handler) writeEvents(rc *http.ResponseController, w http.ResponseWriter, wc *writeClock, events []*pubsub.Event) error {
 	bp, _ := h.buffers.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
@@ -212,14 +219,14 @@ func (h *Handler) writeEvents(rc *http.ResponseController, w http.ResponseWriter
 			delivered++
 		}
 		if len(buf) >= maxBatchBytes {
-			if err := h.writeOnly(rc, w, buf); err != nil {
+			if err := h.writeOnly(rc, w, wc, buf); err != nil {
 				return err
 			}
 			buf = buf[:0]
 		}
 	}
 	if len(buf) > 0 {
-		if err := h.writeOnly(rc, w, buf); err != nil {
+		if err := h.writeOnly(rc, w, wc, buf); err != nil {
 			return err
 		}
 	}
@@ -231,16 +238,33 @@ func (h *Handler) writeEvents(rc *http.ResponseController, w http.ResponseWriter
 }
 
 // write writes b and flushes it.
-func (h *Handler) write(rc *http.ResponseController, w http.ResponseWriter, b []byte) error {
-	if err := h.writeOnly(rc, w, b); err != nil {
+func (h *Handler) write(rc *http.ResponseController, w http.ResponseWriter, wc *writeClock, b []byte) error {
+	if err := h.writeOnly(rc, w, wc, b); err != nil {
 		return err
 	}
 	return rc.Flush()
 }
 
-// writeOnly writes b under a fresh write deadline.
-func (h *Handler) writeOnly(rc *http.ResponseController, w http.ResponseWriter, b []byte) error {
-	h.setDeadline(rc)
+// writeClock is the time bookkeeping of one stream's writes.
+type writeClock struct {
+	// deadline is the write deadline last set by writeOnly; zero before.
+	deadline time.Time
+	// lastWrite is when the last write started; zero before the first.
+	lastWrite time.Time
+}
+
+// writeOnly writes b with a write deadline at least 7/8 of WriteTimeout
+// away. The deadline is moved only when less than that is left, so that a
+// busy stream resets the network poller's timer once per WriteTimeout/8
+// rather than on every batch; a client that takes no write is still
+// disconnected within WriteTimeout of the write's start.
+func (h *Handler) writeOnly(rc *http.ResponseController, w http.ResponseWriter, wc *writeClock, b []byte) error {
+	now := time.Now()
+	if wc.deadline.Sub(now) < h.writeTimeout-h.writeTimeout/8 {
+		wc.deadline = now.Add(h.writeTimeout)
+		rc.SetWriteDeadline(wc.deadline)
+	}
+	wc.lastWrite = now
 	_, err := w.Write(b)
 	return err
 }
