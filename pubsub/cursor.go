@@ -75,7 +75,8 @@ func ParseCursor(s string) (Cursor, error) {
 	}
 	c := Cursor{Epoch: binary.BigEndian.Uint64(b[1:9]), Position: pos}
 	// Reject non-canonical encodings so that each cursor has one text form.
-	if c.String() != s {
+	var canonical [maxCursorLen]byte
+	if b, _ := c.AppendText(canonical[:0]); string(b) != s {
 		return Cursor{}, fmt.Errorf("%w: not canonical", ErrMalformedCursor)
 	}
 	return c, nil

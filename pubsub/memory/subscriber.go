@@ -7,8 +7,10 @@ import (
 )
 
 // shrinkCap is the queue capacity above which a drained queue's array is
-// released, so that a subscriber that once had a burst does not keep a
-// large array while idle.
+// released once the subscriber fetches few events at a time (at most
+// shrinkCap/4), so that a subscriber that once had a burst does not keep
+// a large array while idle, and one under steady load does not allocate
+// its array again and again.
 const shrinkCap = 256
 
 // subscriber is the hub's side of a subscription. The hub owns its queue:
@@ -37,6 +39,12 @@ func newSubscriber(h *Hub, limit int) *subscriber {
 // push queues ev. It reports false, and ends the subscription with
 // pubsub.ErrSlowSubscriber, when the queue is full. It never blocks on the
 // consumer.
+//
+// Only a push to an empty queue signals the consumer: a queue that already
+// holds events was signalled when it got its first, and the consumer,
+// which fetches after each signal, takes this event with the others. So a
+// subscriber that has fallen behind costs the publisher no channel
+// operation per event.
 func (s *subscriber) push(ev *pubsub.Event) bool {
 	s.mu.Lock()
 	if s.err != nil {
@@ -50,9 +58,12 @@ func (s *subscriber) push(ev *pubsub.Event) bool {
 		s.signal()
 		return false
 	}
+	wake := len(s.queue) == 0
 	s.queue = append(s.queue, ev)
 	s.mu.Unlock()
-	s.signal()
+	if wake {
+		s.signal()
+	}
 	return true
 }
 
@@ -90,7 +101,7 @@ func (s *subscriber) Fetch(dst []*pubsub.Event) ([]*pubsub.Event, error) {
 		s.replay = nil
 	}
 	dst = append(dst, s.queue...)
-	if cap(s.queue) > shrinkCap {
+	if cap(s.queue) > shrinkCap && len(s.queue) <= shrinkCap/4 {
 		s.queue = nil
 	} else {
 		clear(s.queue)
