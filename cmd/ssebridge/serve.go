@@ -39,6 +39,7 @@ type listeners struct {
 // service accepts requests.
 func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listeners, ready func(listeners)) error {
 	log := cfg.logger(logOutput)
+	raiseOpenFileLimit(log)
 
 	hub, err := memory.New(cfg.hubConfig())
 	if err != nil {
