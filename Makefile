@@ -12,6 +12,7 @@ RUN_ARGS ?=
 FUZZTIME ?= 30s
 FUZZ_PKGS ?= ./...
 BENCH    ?= .
+SCENARIOS ?=
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -155,8 +156,14 @@ check-generate: $(GEN_DEPS) ## fail when gen/ is not what proto/ generates
 fuzz: ## run each fuzz target for FUZZTIME (default 30s) in FUZZ_PKGS (default ./...)
 	@GO='$(GO)' bash scripts/fuzz.sh '$(FUZZTIME)' $(FUZZ_PKGS)
 
-bench: ## run the benchmarks matching BENCH (default .)
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./...
+# bench takes about 7 minutes: the Go benchmarks, then the load scenarios
+# of BENCHMARKS.md (scripts/bench-load.sh), each against a fresh server.
+bench: bench-tools ## Go benchmarks matching BENCH, then the load scenarios in SCENARIOS (default all); results in bin/bench/
+	$(GO) build -o bin/ssebridge ./cmd/ssebridge
+	$(GO) build -o bin/ssebench ./cmd/ssebench
+	@mkdir -p bin/bench
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./... | tee bin/bench/go-$$(date -u +%Y%m%dT%H%M%SZ).txt
+	bash scripts/bench-load.sh $(SCENARIOS)
 
 tools: $(TOOL_STAMPS) ## install the pinned code generation tools into .tools/bin
 
