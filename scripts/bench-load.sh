@@ -12,7 +12,10 @@
 #   publish-unary publish-unary-100 publish-stream publish-stream-100
 #
 # The machine should be otherwise idle: every figure is recorded with the
-# 1-minute load average at its start.
+# 1-minute load average at its start. BENCH_SETTLE=SECONDS waits before
+# each scenario, at most that long, until that load average is below
+# BENCH_QUIET (default 0.7), so that a run does not start in the wake of
+# the one before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +36,16 @@ all=(latency-100 fanout-1000 fanout-1000-max fanout-10000 idle-15000
 	publish-unary publish-unary-100 publish-stream publish-stream-100)
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=("${all[@]}")
+
+# settle waits, at most BENCH_SETTLE seconds, for a quiet machine.
+settle() {
+	local quiet=${BENCH_QUIET:-0.7} waited=0
+	while [ "$waited" -lt "${BENCH_SETTLE:-0}" ]; do
+		awk -v q="$quiet" '{ exit !($1 < q) }' /proc/loadavg && return 0
+		sleep 5
+		waited=$((waited + 5))
+	done
+}
 
 server_pid=
 stop_server() {
@@ -79,17 +92,20 @@ bench() {
 }
 
 for s in "${scenarios[@]}"; do
+	settle
 	case $s in
 	latency-100)
 		start_server
-		bench "$s" --subscribers 100 --rate 100 --duration 20s --ceiling=false "${FANOUT_PUBLISH[@]}" ;;
+		bench "$s" --subscribers 100 --rate 100 --duration 20s "${FANOUT_PUBLISH[@]}" ;;
 	fanout-1000)
 		start_server
-		bench "$s" --subscribers 1000 --rate 1000 --duration 20s --ceiling=false "${FANOUT_PUBLISH[@]}" ;;
+		bench "$s" --subscribers 1000 --rate 1000 --duration 20s "${FANOUT_PUBLISH[@]}" ;;
 	fanout-1000-max)
 		start_server
 		bench "$s" --subscribers 1000 --rate 0 --duration 15s "${FANOUT_PUBLISH[@]}" ;;
 	fanout-10000)
+		# No ceiling: its server's 10,000 sockets would be in the tool's
+		# process too, past the open-files limit of 20,000.
 		start_server
 		bench "$s" --subscribers 10000 --rate 100 --duration 20s --ceiling=false --dial-concurrency 512 "${FANOUT_PUBLISH[@]}" ;;
 	idle-15000)

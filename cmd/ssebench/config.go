@@ -53,8 +53,9 @@ measured, as a table and, with --json, as one JSON line.
 Modes:
   fanout   SSE subscribers (and --grpc-subscribers) receive events published
            over gRPC; reports deliveries/s, latency, loss, server CPU and
-           memory, and the ratio to the ceiling measured first in the same
-           run (--ceiling=false skips it)
+           memory, and the ceiling of the same workload measured first in
+           the same run, with the ratio of deliveries/s (at --rate 0: the
+           highest sustained rates); --ceiling=false skips it
   ceiling  the same subscribers against a minimal server inside the tool
            that writes pre-encoded frames: the limit of this machine
   idle     holds --subscribers idle SSE connections for --duration; reports

@@ -82,11 +82,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cfg.Mode {
 	case "fanout":
 		if cfg.Ceiling {
-			ahead := cfg.MaxAhead
-			if ahead == 0 {
-				ahead = 256
-			}
-			if r.Ceiling, err = measureCeiling(ctx, cfg, 0, ahead); err != nil {
+			// The same workload: the same rate, or at --rate 0 the
+			// same pacing against the slowest subscriber.
+			if r.Ceiling, err = measureCeiling(ctx, cfg, cfg.Rate, cfg.MaxAhead); err != nil {
 				return fmt.Errorf("ceiling: %w", err)
 			}
 		}

@@ -120,6 +120,9 @@ func TestFanoutAgainstServer(t *testing.T) {
 	if r.RatioToCeiling == nil || *r.RatioToCeiling <= 0 {
 		t.Errorf("no ratio to the ceiling: %v", r.RatioToCeiling)
 	}
+	if c := r.Ceiling; c.PublishPerSec > 2*200 {
+		t.Errorf("the ceiling published %v events/s: not the run's workload of 200/s", c.PublishPerSec)
+	}
 	// 8 subscribers over 2 topics: each event is due to 4 of them.
 	if d := r.Delivery; d.Expected != 4*d.Published {
 		t.Errorf("expected %d deliveries of %d events to 4 subscribers each", d.Expected, d.Published)
@@ -152,9 +155,13 @@ func TestPublishMode(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			r := runJSON(t, "--mode", "publish", "--target", srv.httpAddr, "--grpc-target", srv.grpcAddr,
 				"--subscribers", "0", "--rate", "0", "--publish-method", method, "--publishers", "3",
-				"--topics", "3", "--duration", "500ms")
-			if p := r.Publish; p == nil || p.Acked == 0 || p.Errors != 0 || p.AckLatencyMS.Count != p.Acked {
-				t.Errorf("publish report %+v", p)
+				"--topics", "3", "--duration", "500ms", "--server-pid", strconv.Itoa(os.Getpid()))
+			p := r.Publish
+			if p == nil || p.Acked == 0 || p.Errors != 0 || p.AckLatencyMS.Count != p.Acked {
+				t.Fatalf("publish report %+v", p)
+			}
+			if p.Server == nil || p.Server.PID != os.Getpid() || p.Server.CPUS <= 0 || p.Tool.CPUS <= 0 {
+				t.Errorf("publish resources: server %+v, tool %+v", p.Server, p.Tool)
 			}
 			if r.Delivery != nil {
 				t.Errorf("a delivery report without subscribers: %+v", r.Delivery)

@@ -74,12 +74,14 @@ type deliveryReport struct {
 }
 
 type publishReport struct {
-	Method       string        `json:"method"`
-	Acked        uint64        `json:"acked"`
-	AckedPerSec  float64       `json:"acked_per_sec"`
-	Errors       uint64        `json:"errors"`
-	FirstError   string        `json:"first_error,omitempty"`
-	AckLatencyMS latencyReport `json:"ack_latency_ms"`
+	Method       string          `json:"method"`
+	Acked        uint64          `json:"acked"`
+	AckedPerSec  float64         `json:"acked_per_sec"`
+	Errors       uint64          `json:"errors"`
+	FirstError   string          `json:"first_error,omitempty"`
+	AckLatencyMS latencyReport   `json:"ack_latency_ms"`
+	Server       *resourceReport `json:"server,omitempty"`
+	Tool         resourceReport  `json:"tool"`
 }
 
 type idleReport struct {
@@ -198,13 +200,16 @@ func (r *report) writeTable(w io.Writer) error {
 	if r.RatioToCeiling != nil {
 		note := ""
 		if r.Rate > 0 {
-			note = " (at a fixed rate below both limits this only compares the offered load)"
+			note = " (at a fixed rate both deliver what is published: compare the latencies)"
 		}
 		row("ratio to ceiling", "%.1f%% of the ceiling's deliveries/s%s", *r.RatioToCeiling*100, note)
 	}
 	if p := r.Publish; p != nil {
 		row("publish", "%d acked (%s), %.0f/s, %d errors %s", p.Acked, p.Method, p.AckedPerSec, p.Errors, p.FirstError)
 		row("ack latency ms", "%s", p.AckLatencyMS)
+		if r.Delivery == nil {
+			writeResources(row, p.Server, p.Tool)
+		}
 	}
 	if i := r.Idle; i != nil {
 		row("connections", "%d open, %d failed %s, %d dropped; opened in %.1fs", i.Connected, i.Failed, i.FirstError, i.Disconnects, i.ConnectS)

@@ -224,6 +224,8 @@ func measureServer(ctx context.Context, cfg *config) (*deliveryReport, *publishR
 		AckedPerSec:  d.PublishPerSec,
 		Errors:       pubs.errs.Load(),
 		AckLatencyMS: latencyOf(pubs.lat.histogram()),
+		Server:       server,
+		Tool:         tool,
 	}
 	if pubs.firstErr != nil {
 		p.FirstError = pubs.firstErr.Error()
