@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -321,11 +320,4 @@ func (set *subscriberSet) waitDrained(ctx context.Context, expected []uint64) bo
 		case <-tick.C:
 		}
 	}
-}
-
-// isClosedErr reports whether err is the end of a connection the tool
-// closed itself.
-func isClosedErr(err error) bool {
-	return err == nil || errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled) ||
-		strings.Contains(err.Error(), "context canceled")
 }
