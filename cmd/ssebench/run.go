@@ -188,44 +188,18 @@ func measureServer(ctx context.Context, cfg *config) (*deliveryReport, *publishR
 	ackCtx, cancelAcks := context.WithDeadline(ctx, end.Add(cfg.DrainTimeout))
 	defer cancelAcks()
 	pubs.run(ctx, ackCtx, conns, start, end)
-	published := time.Since(start)
-	acked, byTopic := counts.ackedTotal()
-	drainCtx, cancelDrain := context.WithTimeout(ctx, cfg.DrainTimeout)
-	defer cancelDrain()
-	drained := env.set.waitDrained(drainCtx, byTopic)
-	elapsed := time.Since(start)
-	tool, server, err := use.stop()
+	d, err := drainAndReport(ctx, cfg, env, counts, use, start, cfg.Rate)
 	if err != nil {
 		return nil, nil, err
 	}
-	disconnects, firstErr := env.set.stoppedEarly()
-	env.set.closeAll()
-
-	d := &deliveryReport{
-		Published:     acked,
-		PublishPerSec: round(float64(acked)/published.Seconds(), 1),
-		Disconnects:   disconnects,
-		Drained:       drained,
-		ElapsedS:      round(elapsed.Seconds(), 3),
-		LatencyMS:     latencyOf(env.lat.histogram()),
-		Server:        server,
-		Tool:          tool,
-	}
-	if firstErr != nil {
-		d.DisconnectError = firstErr.Error()
-	}
-	tally(d, env.set, byTopic)
-	d.DeliveriesPerSec = round(float64(d.Deliveries)/elapsed.Seconds(), 1)
-	d.Overloaded = disconnects > 0 || !drained || (cfg.Rate > 0 && d.PublishPerSec < 0.95*cfg.Rate)
-
 	p := &publishReport{
 		Method:       cfg.PublishMethod,
-		Acked:        acked,
+		Acked:        d.Published,
 		AckedPerSec:  d.PublishPerSec,
 		Errors:       pubs.errs.Load(),
 		AckLatencyMS: latencyOf(pubs.lat.histogram()),
-		Server:       server,
-		Tool:         tool,
+		Server:       d.Server,
+		Tool:         d.Tool,
 	}
 	if pubs.firstErr != nil {
 		p.FirstError = pubs.firstErr.Error()
@@ -270,13 +244,25 @@ func measureCeiling(ctx context.Context, cfg *config, rate float64, maxAhead int
 		}
 		counts.acked[t].Add(1)
 	}
+	return drainAndReport(ctx, cfg, env, counts, use, start, rate)
+}
+
+// drainAndReport ends a delivery run that started publishing at start and
+// has just stopped: it waits (at most cfg.DrainTimeout) for the subscribers
+// to receive every acknowledged event, stops the usage meter, closes the
+// subscribers and tallies their deliveries. rate is the run's target rate
+// (0: as fast as acks allow), used to tell an overloaded run.
+func drainAndReport(ctx context.Context, cfg *config, env *subscriberEnv, counts *counters, use *usage, start time.Time, rate float64) (*deliveryReport, error) {
 	published := time.Since(start)
 	acked, byTopic := counts.ackedTotal()
 	drainCtx, cancel := context.WithTimeout(ctx, cfg.DrainTimeout)
 	defer cancel()
 	drained := env.set.waitDrained(drainCtx, byTopic)
 	elapsed := time.Since(start)
-	tool, _, _ := use.stop()
+	tool, server, err := use.stop()
+	if err != nil {
+		return nil, err
+	}
 	disconnects, firstErr := env.set.stoppedEarly()
 	env.set.closeAll()
 
@@ -287,6 +273,7 @@ func measureCeiling(ctx context.Context, cfg *config, rate float64, maxAhead int
 		Drained:       drained,
 		ElapsedS:      round(elapsed.Seconds(), 3),
 		LatencyMS:     latencyOf(env.lat.histogram()),
+		Server:        server,
 		Tool:          tool,
 	}
 	if firstErr != nil {
