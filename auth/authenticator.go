@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // DefaultCookie is the name of the cookie that carries a browser's token
@@ -36,7 +37,8 @@ type Config struct {
 // Authenticator turns the credentials of a request into a Grant. It is safe
 // for concurrent use.
 type Authenticator struct {
-	cfg Config
+	cfg   Config
+	cache grantCache
 }
 
 // New returns an Authenticator for cfg.
@@ -51,7 +53,9 @@ func New(cfg Config) *Authenticator {
 func (a *Authenticator) Cookie() string { return a.cfg.Cookie }
 
 // Token returns the grant of a token; an empty token means an anonymous
-// request. Errors wrap ErrInvalidToken.
+// request. Errors wrap ErrInvalidToken. A verified token is remembered for
+// up to a minute (never past its expiry), so that repeated calls with one
+// token do not verify its signature each time.
 func (a *Authenticator) Token(ctx context.Context, token string) (*Grant, error) {
 	if token == "" {
 		return a.anonymous(), nil
@@ -62,7 +66,16 @@ func (a *Authenticator) Token(ctx context.Context, token string) (*Grant, error)
 	if a.cfg.Verifier == nil {
 		return nil, fmt.Errorf("%w: this server accepts no tokens (no key is configured)", ErrInvalidToken)
 	}
-	return a.cfg.Verifier.Verify(ctx, token)
+	now := time.Now()
+	if g, ok := a.cache.get(token, now); ok {
+		return g, nil
+	}
+	g, err := a.cfg.Verifier.Verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	a.cache.put(token, g, now)
+	return g, nil
 }
 
 // Certificate returns the grant of a verified TLS client certificate, and

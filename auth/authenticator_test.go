@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -170,5 +171,32 @@ func TestCertificateGrant(t *testing.T) {
 	}
 	if _, ok := a.Certificate(&x509.Certificate{Subject: pkix.Name{CommonName: "stranger"}}); ok {
 		t.Fatal("an unmapped certificate got a grant")
+	}
+}
+
+// TestTokenCache: a verified token is not verified again on every call,
+// but the cache never outlives the token.
+func TestTokenCache(t *testing.T) {
+	v, err := auth.NewVerifier(auth.VerifierConfig{Secret: secret, Leeway: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	a := auth.New(auth.Config{Verifier: v})
+	exp := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
+	c := claims([]string{"a"}, nil)
+	c["exp"] = exp.Unix()
+	tok := sign(t, jwt.SigningMethodHS256, secret, c, "")
+	ctx := context.Background()
+	g1, err := a.Token(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g2, err := a.Token(ctx, tok); err != nil || g2 != g1 {
+		t.Fatalf("second call: %p, %v; want the cached grant %p", g2, err, g1)
+	}
+	time.Sleep(time.Until(exp) + 10*time.Millisecond) // wait for the token's own expiry
+	if _, err := a.Token(ctx, tok); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Fatalf("after expiry: %v, want ErrInvalidToken", err)
 	}
 }
