@@ -67,6 +67,19 @@
 // through their normal resume path: long-lived connections rebalance
 // across replicas without losing or repeating an event.
 //
+// # Connections
+//
+// Over HTTP/1.1, the handler takes the connection over from net/http
+// (Hijack) once a stream has started: the response carries Connection:
+// close and no chunked framing, ends with the connection, and the handler
+// and net/http's per-connection buffers and goroutines are gone, so an
+// idle stream costs a few kilobytes. Clients that hang up are noticed
+// through one epoll set for all connections on Linux (package
+// internal/hangup), elsewhere through a read per connection. Headers a
+// middleware set before the handler ran (CORS, say) are sent as they
+// are. Over HTTP/2 streams stay in net/http. http.Server.Shutdown does
+// not wait for taken-over connections: Handler.Wait does.
+//
 // # Errors
 //
 // Problems found before a stream starts are answered with a JSON body

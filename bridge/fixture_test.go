@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -43,6 +44,8 @@ type setup struct {
 	ServerWriteTimeout time.Duration
 	// Routes adds routes to the server's mux besides the handler's.
 	Routes func(*http.ServeMux, *bridge.Handler)
+	// Listener, when set, wraps the server's listener.
+	Listener func(net.Listener) net.Listener
 }
 
 // fixture is a bridge.Handler over a memory hub, served over a real socket.
@@ -84,10 +87,21 @@ func newFixture(t *testing.T, s setup) *fixture {
 	f.srv = httptest.NewUnstartedServer(mux)
 	f.srv.Config.WriteTimeout = s.ServerWriteTimeout
 	f.srv.Config.RegisterOnShutdown(f.handler.Shutdown)
+	if s.Listener != nil {
+		f.srv.Listener = s.Listener(f.srv.Listener)
+	}
 	f.srv.Start()
 	t.Cleanup(f.srv.Close)
-	// Runs before srv.Close, which waits for the streams to end.
-	t.Cleanup(f.handler.Shutdown)
+	// Runs before srv.Close, which waits for the HTTP/2 streams to end;
+	// Wait waits for the others.
+	t.Cleanup(func() {
+		f.handler.Shutdown()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := f.handler.Wait(ctx); err != nil {
+			t.Error(err)
+		}
+	})
 	return f
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ssebridge/ssebridge/auth"
+	"github.com/ssebridge/ssebridge/internal/hangup"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/pubsub"
 )
@@ -109,6 +110,12 @@ type Handler struct {
 	// connections hold none.
 	buffers sync.Pool
 
+	// conns counts the streams served on connections taken over from
+	// net/http (see conn.go), which http.Server.Shutdown does not track.
+	conns streamGroup
+	// hangups tells the streams of conns when their clients hang up.
+	hangups *hangup.Watcher
+
 	shutdownOnce sync.Once
 	// done is closed by Shutdown.
 	done chan struct{}
@@ -151,6 +158,7 @@ func New(cfg Config) (*Handler, error) {
 		log:          cfg.Logger,
 		metrics:      cfg.Metrics,
 		done:         make(chan struct{}),
+		hangups:      hangup.NewWatcher(),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -188,10 +196,11 @@ func (h *Handler) Register(mux *http.ServeMux) {
 // Shutdown ends every open stream, as a normal end of the response, so
 // that clients reconnect (to another instance, or to this one once it is
 // back). Streams requested after Shutdown end as soon as they start, with
-// status 200. Shutdown does not wait for the streams' handlers to return;
-// http.Server.Shutdown does. Call it before, or from, the server's
-// shutdown (http.Server.RegisterOnShutdown). It may be called more than
-// once.
+// status 200. Shutdown does not wait for the streams to end: Wait waits
+// for those on HTTP/1.1 connections, which the handler takes over from
+// net/http, and http.Server.Shutdown for the others. Call it before, or
+// from, the server's shutdown (http.Server.RegisterOnShutdown). It may be
+// called more than once.
 func (h *Handler) Shutdown() {
 	h.shutdownOnce.Do(func() { close(h.done) })
 }
@@ -214,6 +223,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string)
 		h.writeError(w, r, err)
 		return
 	}
+	var expires time.Time // when the credential expires; zero: never
 	if h.auth != nil {
 		grant, err := h.auth.HTTP(r)
 		if err == nil {
@@ -223,13 +233,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string)
 			h.writeError(w, r, err)
 			return
 		}
-		if !grant.Expires.IsZero() {
-			// The stream ends when the credential expires; the client
-			// reconnects with a fresh one and resumes from Last-Event-ID.
-			ctx, cancel := context.WithDeadlineCause(r.Context(), grant.Expires, errCredentialExpired)
-			defer cancel()
-			r = r.WithContext(ctx)
-		}
+		expires = grant.Expires
 	}
 	if r.Method == http.MethodHead || h.shuttingDown() {
 		h.startStream(w)
@@ -241,14 +245,33 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string)
 		h.writeError(w, r, err)
 		return
 	}
-	defer h.limits.release(client)
 	sub, err := h.broker.Subscribe(r.Context(), topics, resumeCursor(r))
 	if err != nil {
+		h.limits.release(client)
 		h.writeError(w, r, err)
 		return
 	}
-	defer sub.Close()
 	h.log.Debug("sse stream started", "path", r.URL.Path, "topics", topics, "remote", r.RemoteAddr)
+
+	conn, err := h.takeOver(w, r)
+	if err == nil {
+		h.conns.add()
+		go h.serveConn(&connStream{conn: conn, sub: sub, client: client, expires: expires, path: r.URL.Path, remote: r.RemoteAddr})
+		return
+	}
+	defer h.limits.release(client)
+	defer sub.Close()
+	if !errors.Is(err, http.ErrNotSupported) {
+		h.ended(r.Context(), r.URL.Path, r.RemoteAddr, fmt.Errorf("%w: start: %w", errWrite, err))
+		return
+	}
+	if !expires.IsZero() {
+		// The stream ends when the credential expires; the client
+		// reconnects with a fresh one and resumes from Last-Event-ID.
+		ctx, cancel := context.WithDeadlineCause(r.Context(), expires, errCredentialExpired)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
 	h.ServeStream(w, r, sub)
 }
 

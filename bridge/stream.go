@@ -73,10 +73,14 @@ const (
 // wrapping w must implement Unwrap; a w that cannot set write deadlines is
 // served without them (logged as a warning).
 func (h *Handler) ServeStream(w http.ResponseWriter, r *http.Request, s Stream) {
-	h.subscribers.Inc()
-	err := h.stream(w, r, s)
-	h.subscribers.Dec()
-	h.ended(r, err)
+	rw, err := h.startStream(w)
+	if err == nil && h.shuttingDown() {
+		err = errShutdown
+	}
+	if err == nil {
+		err = h.run(r.Context(), rw, s)
+	}
+	h.ended(r.Context(), r.URL.Path, r.RemoteAddr, err)
 }
 
 // Why a stream ended, besides write and source errors.
@@ -89,22 +93,35 @@ var (
 	errWrite             = errors.New("write failed")
 )
 
-// stream runs one stream and returns why it ended.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s Stream) error {
-	rc, err := h.startStream(w)
-	if err != nil {
-		return fmt.Errorf("%w: start: %w", errWrite, err)
-	}
-	if h.shuttingDown() {
-		return errShutdown
-	}
+// sink is where a started stream writes: net/http's ResponseWriter
+// (responseSink), or an HTTP/1.1 connection taken over from net/http
+// (connSink).
+type sink interface {
+	// write writes b with a write deadline between 7/8 of WriteTimeout and
+	// WriteTimeout away. The bytes may be buffered until flush.
+	write(b []byte) error
+	// flush sends what write buffered.
+	flush() error
+	// finish prepares the normal end of the response; the caller then
+	// returns (responseSink) or closes the connection (connSink).
+	finish()
+	// lastWrite returns when the last write started; zero before the first.
+	lastWrite() time.Time
+}
+
+// run streams s to out until ctx is done (the client went away, or its
+// credential expired: context.Cause is errCredentialExpired), a write
+// fails, s ends, the stream reaches its maximum age, or the handler shuts
+// down, and returns why it ended. The response has started.
+func (h *Handler) run(ctx context.Context, out sink, s Stream) error {
+	h.subscribers.Inc()
+	defer h.subscribers.Dec()
 
 	// The heartbeat timer is not reset on every write: when it fires after
 	// a recent write it is re-armed for the rest of the interval.
 	heartbeat := time.NewTimer(h.heartbeat)
 	defer heartbeat.Stop()
-	var wc writeClock
-	ready, gone := s.Ready(), r.Context().Done()
+	ready, gone := s.Ready(), ctx.Done()
 	var expired <-chan time.Time // nil, never ready, without MaxStreamAge
 	if h.maxAge > 0 {
 		age := time.NewTimer(h.streamAge())
@@ -118,7 +135,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s Stream) error
 			var fetchErr error
 			events, fetchErr = s.Fetch(events[:0])
 			if len(events) > 0 {
-				err := h.writeEvents(rc, w, &wc, events)
+				err := h.writeEvents(out, events)
 				clear(events)
 				if cap(events) > maxKeptEvents {
 					events = nil
@@ -128,29 +145,29 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s Stream) error
 				}
 			}
 			if fetchErr != nil {
-				h.finish(rc)
+				out.finish()
 				return fetchErr
 			}
 		case <-heartbeat.C:
-			if idle := time.Since(wc.lastWrite); idle < h.heartbeat {
+			if idle := time.Since(out.lastWrite()); idle < h.heartbeat {
 				heartbeat.Reset(h.heartbeat - idle)
 				continue
 			}
-			if err := h.write(rc, w, &wc, heartbeatFrame); err != nil {
+			if err := writeFlush(out, heartbeatFrame); err != nil {
 				return fmt.Errorf("%w: heartbeat: %w", errWrite, err)
 			}
 			heartbeat.Reset(h.heartbeat)
 		case <-gone:
-			if cause := context.Cause(r.Context()); errors.Is(cause, errCredentialExpired) {
-				h.finish(rc)
+			if cause := context.Cause(ctx); errors.Is(cause, errCredentialExpired) {
+				out.finish()
 				return cause
 			}
 			return errClientGone
 		case <-h.done:
-			h.finish(rc)
+			out.finish()
 			return errShutdown
 		case <-expired:
-			h.finish(rc)
+			out.finish()
 			return errMaxAge
 		}
 	}
@@ -165,29 +182,36 @@ func (h *Handler) streamAge() time.Duration {
 	return h.maxAge - rand.N(h.maxAgeJitter)
 }
 
-// startStream sends the response headers and the retry line, and flushes
-// them.
-func (h *Handler) startStream(w http.ResponseWriter) (*http.ResponseController, error) {
-	hdr := w.Header()
+// streamHeader sets the response headers of an event stream on hdr.
+func streamHeader(hdr http.Header) {
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no")
-	rc := http.NewResponseController(w)
-	if err := h.setDeadline(rc); errors.Is(err, http.ErrNotSupported) {
+}
+
+// startStream sends the response headers and the retry line through w, and
+// flushes them.
+func (h *Handler) startStream(w http.ResponseWriter) (*responseSink, error) {
+	streamHeader(w.Header())
+	rw := &responseSink{w: w, rc: http.NewResponseController(w), timeout: h.writeTimeout}
+	if err := rw.setDeadline(); errors.Is(err, http.ErrNotSupported) {
 		h.log.Warn("sse stream without write deadlines: the ResponseWriter cannot set them (does a middleware lack Unwrap?)")
 	}
 	w.WriteHeader(http.StatusOK)
 	if len(h.head) > 0 {
 		if _, err := w.Write(h.head); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: start: %w", errWrite, err)
 		}
 	}
-	return rc, rc.Flush()
+	if err := rw.flush(); err != nil {
+		return nil, fmt.Errorf("%w: start: %w", errWrite, err)
+	}
+	return rw, nil
 }
 
 // writeEvents writes a batch of events: their frames appended into one
 // pooled buffer, written once (or once per maxBatchBytes) and flushed once.
-func (h *Handler) writeEvents(rc *http.ResponseController, w http.ResponseWriter, wc *writeClock, events []*pubsub.Event) error {
+func (h *Handler) writeEvents(out sink, events []*pubsub.Event) error {
 	bp, _ := h.buffers.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
@@ -219,65 +243,89 @@ func (h *Handler) writeEvents(rc *http.ResponseController, w http.ResponseWriter
 			delivered++
 		}
 		if len(buf) >= maxBatchBytes {
-			if err := h.writeOnly(rc, w, wc, buf); err != nil {
+			if err := out.write(buf); err != nil {
 				return err
 			}
 			buf = buf[:0]
 		}
 	}
 	if len(buf) > 0 {
-		if err := h.writeOnly(rc, w, wc, buf); err != nil {
+		if err := out.write(buf); err != nil {
 			return err
 		}
 	}
-	if err := rc.Flush(); err != nil {
+	if err := out.flush(); err != nil {
 		return err
 	}
 	h.delivered.Add(float64(delivered))
 	return nil
 }
 
-// write writes b and flushes it.
-func (h *Handler) write(rc *http.ResponseController, w http.ResponseWriter, wc *writeClock, b []byte) error {
-	if err := h.writeOnly(rc, w, wc, b); err != nil {
+// writeFlush writes b to out and flushes it.
+func writeFlush(out sink, b []byte) error {
+	if err := out.write(b); err != nil {
 		return err
 	}
-	return rc.Flush()
+	return out.flush()
 }
 
 // writeClock is the time bookkeeping of one stream's writes.
 type writeClock struct {
-	// deadline is the write deadline last set by writeOnly; zero before.
+	// deadline is the write deadline last set; zero before.
 	deadline time.Time
-	// lastWrite is when the last write started; zero before the first.
-	lastWrite time.Time
+	// last is when the last write started; zero before the first.
+	last time.Time
 }
 
-// writeOnly writes b with a write deadline at least 7/8 of WriteTimeout
-// away. The deadline is moved only when less than that is left, so that a
-// busy stream resets the network poller's timer once per WriteTimeout/8
-// rather than on every batch; a client that takes no write is still
-// disconnected within WriteTimeout of the write's start.
-func (h *Handler) writeOnly(rc *http.ResponseController, w http.ResponseWriter, wc *writeClock, b []byte) error {
+// next records a write starting now and returns the write deadline to
+// set, or the zero time when the one set is still at least 7/8 of timeout
+// away. So a busy stream resets the network poller's timer once per
+// timeout/8 rather than on every batch, and a client that takes no write
+// is still disconnected within timeout of the write's start.
+func (c *writeClock) next(timeout time.Duration) time.Time {
 	now := time.Now()
-	if wc.deadline.Sub(now) < h.writeTimeout-h.writeTimeout/8 {
-		wc.deadline = now.Add(h.writeTimeout)
-		rc.SetWriteDeadline(wc.deadline)
+	c.last = now
+	if c.deadline.Sub(now) >= timeout-timeout/8 {
+		return time.Time{}
 	}
-	wc.lastWrite = now
-	_, err := w.Write(b)
+	c.deadline = now.Add(timeout)
+	return c.deadline
+}
+
+// responseSink writes a stream through net/http.
+type responseSink struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	clock   writeClock
+}
+
+func (s *responseSink) write(b []byte) error {
+	if d := s.clock.next(s.timeout); !d.IsZero() {
+		s.rc.SetWriteDeadline(d)
+	}
+	_, err := s.w.Write(b)
 	return err
 }
 
-// setDeadline gives the next write WriteTimeout. A ResponseWriter that
-// cannot set deadlines is still served, without them: the error only
+func (s *responseSink) flush() error { return s.rc.Flush() }
+
+func (s *responseSink) lastWrite() time.Time { return s.clock.last }
+
+// finish gives the end of the response (the last chunk, written by
+// net/http after the handler returns) a fresh write deadline.
+func (s *responseSink) finish() { s.setDeadline() }
+
+// setDeadline gives the next write the full timeout. A ResponseWriter
+// that cannot set deadlines is still served, without them: the error only
 // matters to startStream, which logs it once.
-func (h *Handler) setDeadline(rc *http.ResponseController) error {
-	return rc.SetWriteDeadline(time.Now().Add(h.writeTimeout))
+func (s *responseSink) setDeadline() error {
+	return s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
 }
 
-// ended records the end of a stream.
-func (h *Handler) ended(r *http.Request, err error) {
+// ended records the end of a stream, logged at the level its reason
+// deserves.
+func (h *Handler) ended(ctx context.Context, path, remote string, err error) {
 	level := slog.LevelDebug
 	switch {
 	case errors.Is(err, http.ErrNotSupported):
@@ -293,11 +341,5 @@ func (h *Handler) ended(r *http.Request, err error) {
 	default:
 		level = slog.LevelWarn
 	}
-	h.log.Log(r.Context(), level, "sse stream ended", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err.Error())
-}
-
-// finish gives the end of the response (the last chunk, written by
-// net/http after the handler returns) a fresh write deadline.
-func (h *Handler) finish(rc *http.ResponseController) {
-	h.setDeadline(rc)
+	h.log.Log(ctx, level, "sse stream ended", "path", path, "remote", remote, "reason", err.Error())
 }

@@ -62,6 +62,11 @@ func startServer(t *testing.T, heartbeat time.Duration) *testServer {
 		sse.Shutdown()
 		svc.Shutdown()
 		hs.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := sse.Wait(ctx); err != nil {
+			t.Error(err)
+		}
 		gs.Stop()
 		<-served
 		hub.Close()

@@ -218,6 +218,9 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		log.Warn("HTTP connections did not drain in time; closing them", "err", err)
 		httpServer.Close()
 	}
+	if err := sse.Wait(drain); err != nil {
+		log.Warn("event streams did not end in time", "err", err)
+	}
 	select {
 	case <-grpcDone:
 	case <-drain.Done():
