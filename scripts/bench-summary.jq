@@ -34,7 +34,7 @@ elif .mode == "idle" then
       yes($i.connected >= 15000 and $i.server_bytes_per_conn <= 12288 and $i.heartbeats_on_time))
 elif .mode == "publish" then
   (if .publish.method == "unary" then 40000 else 300000 end) as $goal
-  | line("\(.publish.acked_per_sec) acked events/s, \(.publish.errors) errors\(if .delivery then ", " + (.delivery | flow) else "" end)";
+  | line("\(.publish.acked_per_sec) acked events/s, \(.publish.errors) errors\(if .delivery then ", " + (.delivery | flow) else "" end)\(if .publish_ceiling then "; publish ceiling \(.publish_ceiling.acked_per_sec)/s, ratio \(.publish_ratio_to_ceiling)" else "" end)";
       ">= \($goal) events/s";
       yes(.publish.acked_per_sec >= $goal and .publish.errors == 0 and (if .delivery then .delivery | correct else true end)))
 else

@@ -61,7 +61,10 @@ Modes:
   idle     holds --subscribers idle SSE connections for --duration; reports
            server memory per connection and heartbeat punctuality
   publish  publishes as fast as acknowledgements allow (or at --rate), with
-           or without subscribers; reports acknowledged events/s
+           or without subscribers; reports acknowledged events/s and,
+           without subscribers, the same publishers against a gRPC server
+           inside the tool that acknowledges every event at once, with the
+           ratio to it; --ceiling=false skips it
 
 --rate 0 means as fast as acknowledgements allow; in fanout and ceiling
 modes publishing then also stays at most --max-ahead events ahead of the
@@ -92,7 +95,7 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.IntVar(&cfg.Publishers, "publishers", 4, "concurrent publishers: unary callers or streams")
 	fs.StringVar(&cfg.PublishMethod, "publish-method", "unary", "unary (one Publish call at a time per publisher) or stream (PublishStream)")
 	fs.IntVar(&cfg.MaxAhead, "max-ahead", -1, "most events published ahead of the slowest subscriber of a topic; 0 = no limit; -1 = 256 at --rate 0 in fanout and ceiling modes, else no limit")
-	fs.BoolVar(&cfg.Ceiling, "ceiling", true, "fanout: measure the ceiling first and report the ratio to it")
+	fs.BoolVar(&cfg.Ceiling, "ceiling", true, "fanout, and publish without subscribers: measure the ceiling first and report the ratio to it")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server, to report its CPU time and memory from /proc")
 	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON line on stdout (the table goes to stderr)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", 15*time.Second, "idle: the server's heartbeat interval, to judge punctuality")

@@ -101,12 +101,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	case "publish":
+		if cfg.Ceiling && cfg.Subscribers+cfg.GRPCSubscribers == 0 {
+			if r.PublishCeiling, err = measurePublishCeiling(ctx, cfg); err != nil {
+				return fmt.Errorf("publish ceiling: %w", err)
+			}
+		}
 		var d *deliveryReport
 		if d, r.Publish, err = measureServer(ctx, cfg); err != nil {
 			return err
 		}
 		if cfg.Subscribers+cfg.GRPCSubscribers > 0 {
 			r.Delivery = d
+		}
+		if r.PublishCeiling != nil && r.PublishCeiling.AckedPerSec > 0 {
+			ratio := round(r.Publish.AckedPerSec/r.PublishCeiling.AckedPerSec, 3)
+			r.PublishRatioToCeiling = &ratio
 		}
 	case "idle":
 		if r.Idle, err = measureIdle(ctx, cfg); err != nil {

@@ -171,6 +171,14 @@ func TestPublishMode(t *testing.T) {
 			if r.Delivery != nil {
 				t.Errorf("a delivery report without subscribers: %+v", r.Delivery)
 			}
+			// The publish ceiling ran first, with the same publishers.
+			c := r.PublishCeiling
+			if c == nil || c.Acked == 0 || c.Errors != 0 || c.Method != method || c.AckLatencyMS.Count != c.Acked || c.Server != nil {
+				t.Fatalf("publish ceiling report %+v", c)
+			}
+			if want := round(p.AckedPerSec/c.AckedPerSec, 3); r.PublishRatioToCeiling == nil || *r.PublishRatioToCeiling != want {
+				t.Errorf("ratio to the publish ceiling = %v, want %v", r.PublishRatioToCeiling, want)
+			}
 		})
 	}
 	t.Run("with subscribers", func(t *testing.T) {
@@ -178,6 +186,9 @@ func TestPublishMode(t *testing.T) {
 			"--subscribers", "3", "--topics", "3", "--rate", "0", "--max-ahead", "128",
 			"--publish-method", "stream", "--duration", "500ms")
 		checkDelivery(t, "server", r.Delivery)
+		if r.PublishCeiling != nil {
+			t.Errorf("a publish ceiling with subscribers: %+v", r.PublishCeiling)
+		}
 	})
 }
 

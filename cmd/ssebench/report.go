@@ -39,6 +39,12 @@ type report struct {
 	Ceiling        *deliveryReport `json:"ceiling,omitempty"`
 	RatioToCeiling *float64        `json:"ratio_to_ceiling,omitempty"`
 	Publish        *publishReport  `json:"publish,omitempty"`
+	// PublishCeiling is, in publish mode without subscribers, the same
+	// publishers against a gRPC server inside the tool that acknowledges
+	// every event at once, and PublishRatioToCeiling the server's
+	// acknowledged events per second over the ceiling's.
+	PublishCeiling        *publishReport `json:"publish_ceiling,omitempty"`
+	PublishRatioToCeiling *float64       `json:"publish_ratio_to_ceiling,omitempty"`
 	Idle           *idleReport     `json:"idle,omitempty"`
 	// OpenFilesLimit is the tool's soft limit on open files after raising
 	// it.
@@ -204,12 +210,20 @@ func (r *report) writeTable(w io.Writer) error {
 		}
 		row("ratio to ceiling", "%.1f%% of the ceiling's deliveries/s%s", *r.RatioToCeiling*100, note)
 	}
+	if p := r.PublishCeiling; p != nil {
+		row("publish ceiling", "%d acked (%s), %.0f/s, %d errors %s", p.Acked, p.Method, p.AckedPerSec, p.Errors, p.FirstError)
+		row("  ack latency ms", "%s", p.AckLatencyMS)
+		writeResources(row, nil, p.Tool)
+	}
 	if p := r.Publish; p != nil {
 		row("publish", "%d acked (%s), %.0f/s, %d errors %s", p.Acked, p.Method, p.AckedPerSec, p.Errors, p.FirstError)
 		row("ack latency ms", "%s", p.AckLatencyMS)
 		if r.Delivery == nil {
 			writeResources(row, p.Server, p.Tool)
 		}
+	}
+	if r.PublishRatioToCeiling != nil {
+		row("ratio to ceiling", "%.1f%% of the publish ceiling's acknowledged events/s", *r.PublishRatioToCeiling*100)
 	}
 	if i := r.Idle; i != nil {
 		row("connections", "%d open, %d failed %s, %d dropped; opened in %.1fs", i.Connected, i.Failed, i.FirstError, i.Disconnects, i.ConnectS)

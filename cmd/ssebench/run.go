@@ -168,18 +168,31 @@ func measureServer(ctx context.Context, cfg *config) (*deliveryReport, *publishR
 	env := newSubscriberEnv(len(topics))
 	defer env.set.closeAll()
 
+	if failed, err := env.connectSSE(ctx, cfg.Target, topics, cfg.Subscribers, cfg.DialConcurrency, loadBufSize); failed > 0 {
+		return nil, nil, fmt.Errorf("%d of %d SSE subscribers failed to connect: %w", failed, cfg.Subscribers, err)
+	}
+	if cfg.GRPCSubscribers > 0 {
+		conns, err := dialGRPC(cfg.GRPCTarget, 1)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer closeAll(conns)
+		if err := env.connectGRPC(ctx, ssebridgev1.NewEventServiceClient(conns[0]), topics, cfg.GRPCSubscribers); err != nil {
+			return nil, nil, err
+		}
+	}
+	return measurePublishers(ctx, cfg, topics, env)
+}
+
+// measurePublishers publishes to cfg.GRPCTarget for cfg.Duration and
+// returns what env's subscribers of topics, if any, and the publishers
+// saw.
+func measurePublishers(ctx context.Context, cfg *config, topics []string, env *subscriberEnv) (*deliveryReport, *publishReport, error) {
 	conns, err := dialGRPC(cfg.GRPCTarget, min(cfg.Publishers, 4))
 	if err != nil {
 		return nil, nil, err
 	}
 	defer closeAll(conns)
-	if failed, err := env.connectSSE(ctx, cfg.Target, topics, cfg.Subscribers, cfg.DialConcurrency, loadBufSize); failed > 0 {
-		return nil, nil, fmt.Errorf("%d of %d SSE subscribers failed to connect: %w", failed, cfg.Subscribers, err)
-	}
-	if err := env.connectGRPC(ctx, ssebridgev1.NewEventServiceClient(conns[0]), topics, cfg.GRPCSubscribers); err != nil {
-		return nil, nil, err
-	}
-
 	counts := newCounters(len(topics))
 	pubs := &publishers{cfg: cfg, topics: topics, clock: env.clock, subs: env.set, counts: counts}
 	use := startUsage(cfg.ServerPID)
@@ -205,6 +218,19 @@ func measureServer(ctx context.Context, cfg *config) (*deliveryReport, *publishR
 		p.FirstError = pubs.firstErr.Error()
 	}
 	return d, p, nil
+}
+
+// measurePublishCeiling runs the publishers against the publish ceiling.
+func measurePublishCeiling(ctx context.Context, cfg *config) (*publishReport, error) {
+	srv, err := startPublishCeiling()
+	if err != nil {
+		return nil, err
+	}
+	defer srv.close()
+	c := *cfg
+	c.GRPCTarget, c.ServerPID = srv.addr(), 0
+	_, p, err := measurePublishers(ctx, &c, topicNames(c.Topics), newSubscriberEnv(c.Topics))
+	return p, err
 }
 
 // measureCeiling runs the SSE subscribers against the ceiling server,
