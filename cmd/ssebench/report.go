@@ -45,7 +45,7 @@ type report struct {
 	// acknowledged events per second over the ceiling's.
 	PublishCeiling        *publishReport `json:"publish_ceiling,omitempty"`
 	PublishRatioToCeiling *float64       `json:"publish_ratio_to_ceiling,omitempty"`
-	Idle           *idleReport     `json:"idle,omitempty"`
+	Idle                  *idleReport    `json:"idle,omitempty"`
 	// OpenFilesLimit is the tool's soft limit on open files after raising
 	// it.
 	OpenFilesLimit uint64 `json:"open_files_limit"`
