@@ -20,12 +20,33 @@ func toMessage(req *ssebridgev1.PublishRequest) pubsub.Message {
 }
 
 func toPublishResponse(r pubsub.Receipt) *ssebridgev1.PublishResponse {
-	return &ssebridgev1.PublishResponse{
-		Id:        r.ID,
-		Sequence:  r.Sequence,
-		Time:      timestamppb.New(r.Time),
-		Duplicate: r.Duplicate,
-	}
+	p := new(receiptParts)
+	p.fill(r)
+	return &p.resp
+}
+
+// receiptParts is a PublishResponse and its timestamp, allocated as one
+// object: a publish allocates once for its receipt, not once per message.
+type receiptParts struct {
+	resp ssebridgev1.PublishResponse
+	time timestamppb.Timestamp
+}
+
+func (p *receiptParts) fill(r pubsub.Receipt) {
+	p.time.Seconds, p.time.Nanos = r.Time.Unix(), int32(r.Time.Nanosecond())
+	p.resp.Id, p.resp.Sequence, p.resp.Time, p.resp.Duplicate = r.ID, r.Sequence, &p.time, r.Duplicate
+}
+
+// toPublishAck returns the acknowledgement of PublishStream's event index,
+// published with receipt r, allocated as one object with its response.
+func toPublishAck(index uint64, r pubsub.Receipt) *ssebridgev1.PublishAck {
+	p := new(struct {
+		ack ssebridgev1.PublishAck
+		receiptParts
+	})
+	p.fill(r)
+	p.ack.Index, p.ack.Result = index, &p.resp
+	return &p.ack
 }
 
 // toSubscribeResponse converts an event or, when e.Gap is set, a gap notice.

@@ -28,44 +28,44 @@ func (s *Service) Publish(ctx context.Context, req *ssebridgev1.PublishRequest) 
 	if err != nil {
 		return nil, s.statusError("Publish", err)
 	}
-	resp, err := s.publish(ctx, grant, req)
+	r, err := s.publish(ctx, grant, req)
 	if err != nil {
 		return nil, s.statusError("Publish", err)
 	}
-	return resp, nil
+	return toPublishResponse(r), nil
 }
 
 // publish is Publish with domain errors, shared by Publish and
 // PublishStream: it publishes req if grant allows it.
-func (s *Service) publish(ctx context.Context, grant *auth.Grant, req *ssebridgev1.PublishRequest) (*ssebridgev1.PublishResponse, error) {
+func (s *Service) publish(ctx context.Context, grant *auth.Grant, req *ssebridgev1.PublishRequest) (pubsub.Receipt, error) {
 	m := toMessage(req)
 	if err := pubsub.ValidateMessage(m); err != nil {
-		return nil, err
+		return pubsub.Receipt{}, err
 	}
 	if !grant.Expires.IsZero() && time.Now().After(grant.Expires) {
-		return nil, fmt.Errorf("%w: the credential expired at %v", auth.ErrInvalidToken, grant.Expires)
+		return pubsub.Receipt{}, fmt.Errorf("%w: the credential expired at %v", auth.ErrInvalidToken, grant.Expires)
 	}
 	if err := grant.CheckPublish(m.Topic); err != nil {
-		return nil, err
+		return pubsub.Receipt{}, err
 	}
 	if s.limiter != nil {
 		if ok, wait := s.limiter.allow(grant.Subject, time.Now()); !ok {
-			return nil, &rateLimitedError{retryAfter: wait}
+			return pubsub.Receipt{}, &rateLimitedError{retryAfter: wait}
 		}
 	}
 	if len(m.Data) > s.maxData {
-		return nil, dataTooLarge(len(m.Data), s.maxData)
+		return pubsub.Receipt{}, dataTooLarge(len(m.Data), s.maxData)
 	}
 	start := time.Now()
 	r, err := s.broker.Publish(ctx, m)
 	if err != nil {
-		return nil, err
+		return pubsub.Receipt{}, err
 	}
 	s.metrics.PublishDuration.Observe(time.Since(start).Seconds())
 	if !r.Duplicate {
 		s.published.Inc()
 	}
-	return toPublishResponse(r), nil
+	return r, nil
 }
 
 // PublishStream publishes the events of a bidirectional stream in the order
@@ -149,11 +149,11 @@ func (s *Service) receiveAndPublish(
 			close(acks)
 			return
 		}
-		ack := &ssebridgev1.PublishAck{Index: index}
-		if resp, err := s.publish(ctx, grant, req.GetEvent()); err != nil {
-			ack.Error = s.status("PublishStream", err).Proto()
+		var ack *ssebridgev1.PublishAck
+		if r, err := s.publish(ctx, grant, req.GetEvent()); err != nil {
+			ack = &ssebridgev1.PublishAck{Index: index, Error: s.status("PublishStream", err).Proto()}
 		} else {
-			ack.Result = resp
+			ack = toPublishAck(index, r)
 		}
 		select {
 		case acks <- ack:

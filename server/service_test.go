@@ -45,7 +45,7 @@ type envConfig struct {
 	dialOption []grpc.DialOption
 }
 
-func newEnv(t *testing.T, cfg envConfig) *env {
+func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
 	hub, err := memory.New(cfg.hub)
 	if err != nil {
