@@ -6,7 +6,7 @@
 # run appends one JSON line to $BENCH_OUT (default
 # bin/bench/load-<time>.jsonl) and prints its table; a summary against the
 # targets of issue 5 closes the output. With no argument every scenario
-# runs (about 6 minutes); otherwise only those named:
+# runs (about 4 minutes); otherwise only those named:
 #
 #   latency-100 fanout-1000 fanout-1000-max fanout-10000 idle-15000
 #   publish-unary publish-unary-100 publish-stream publish-stream-100
