@@ -110,13 +110,12 @@ func (h *Handler) takeOver(w http.ResponseWriter, r *http.Request) (net.Conn, er
 }
 
 // serveConn streams cs.sub to cs.conn until the stream ends, then closes
-// the connection and the subscription and releases the stream's limit.
-// It runs in its own goroutine, started by serve, which counted it in
-// h.conns.
+// the subscription, releases the stream's limit and closes the
+// connection, in that order: a client that sees the end and reconnects at
+// once finds its stream slot free and its old subscription gone. It runs
+// in its own goroutine, started by serve, which counted it in h.conns.
 func (h *Handler) serveConn(cs *connStream) {
 	defer h.conns.done()
-	defer h.limits.release(cs.client)
-	defer cs.sub.Close()
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -127,6 +126,8 @@ func (h *Handler) serveConn(cs *connStream) {
 	}
 	closeConn := h.watchHangUp(cs.conn, func() { cancel(errClientGone) })
 	err := h.run(ctx, &connSink{conn: cs.conn, timeout: h.writeTimeout}, cs.sub)
+	cs.sub.Close()
+	h.limits.release(cs.client)
 	closeConn()
 	h.ended(context.Background(), cs.path, cs.remote, err)
 }
