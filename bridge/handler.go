@@ -253,12 +253,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string)
 	}
 	h.log.Debug("sse stream started", "path", r.URL.Path, "topics", topics, "remote", r.RemoteAddr)
 
+	// Counted before the client can see the headers, so that Wait, once
+	// the client has them, waits for this stream.
+	h.conns.add()
 	conn, err := h.takeOver(w, r)
 	if err == nil {
-		h.conns.add()
 		go h.serveConn(&connStream{conn: conn, sub: sub, client: client, expires: expires, path: r.URL.Path, remote: r.RemoteAddr})
 		return
 	}
+	h.conns.done()
 	defer h.limits.release(client)
 	defer sub.Close()
 	if !errors.Is(err, http.ErrNotSupported) {
