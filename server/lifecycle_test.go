@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -53,8 +54,42 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("PublishStream Recv = %v, %v; want one ack", resp, err)
 	}
 
+	// Health watchers, as grpc-go clients with health checking keep
+	// open, for the services and for one the server does not know.
+	hc := healthpb.NewHealthClient(e.conn)
+	watches := map[string]healthpb.Health_WatchClient{}
+	for _, svc := range append(healthServices, "unknown.Service") {
+		w, err := hc.Watch(streamContext(t), &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := healthpb.HealthCheckResponse_SERVING
+		if svc == "unknown.Service" {
+			want = healthpb.HealthCheckResponse_SERVICE_UNKNOWN
+		}
+		if resp, err := w.Recv(); err != nil || resp.GetStatus() != want {
+			t.Fatalf("Watch %q: first status %v, %v; want %v", svc, resp.GetStatus(), err, want)
+		}
+		watches[svc] = w
+	}
+
 	e.svc.Shutdown()
 	e.svc.Shutdown() // idempotent
+
+	for svc, w := range watches {
+		resp, err := w.Recv()
+		if svc != "unknown.Service" {
+			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+				t.Fatalf("Watch %q after Shutdown: %v, %v; want NOT_SERVING", svc, resp.GetStatus(), err)
+			}
+			resp, err = w.Recv()
+		}
+		if err == nil {
+			t.Errorf("Watch %q after Shutdown: %v, want the end of the call", svc, resp.GetStatus())
+			continue
+		}
+		wantCode(t, err, codes.Unavailable)
+	}
 
 	for i, s := range streams {
 		// The event published through the stream comes first on "one".
@@ -141,4 +176,21 @@ func TestReflection(t *testing.T) {
 	if err := stream.CloseSend(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestHealthWatchClientLeaves: a watcher that leaves ends its call on the
+// server (the env's GracefulStop and goleak check that nothing is left).
+func TestHealthWatchClientLeaves(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	ctx, cancel := context.WithCancel(t.Context())
+	w, err := healthpb.NewHealthClient(e.conn).Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := w.Recv(); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("Watch: first status %v, %v; want SERVING", resp.GetStatus(), err)
+	}
+	cancel()
+	_, err = w.Recv()
+	wantCode(t, err, codes.Canceled)
 }

@@ -170,13 +170,14 @@ func (s *Service) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	all = append(all, opts...)
 	gs := grpc.NewServer(all...)
 	ssebridgev1.RegisterEventServiceServer(gs, s)
-	healthpb.RegisterHealthServer(gs, s.health)
+	healthpb.RegisterHealthServer(gs, healthService{Server: s.health, shutdown: s.shutdown})
 	reflection.Register(gs)
 	return gs
 }
 
 // Shutdown prepares the Service for grpc.Server.GracefulStop: the health
-// service reports NOT_SERVING from then on, open Subscribe and
+// service reports NOT_SERVING from then on (open Watch calls get it, then
+// end with UNAVAILABLE), open Subscribe and
 // PublishStream calls end with UNAVAILABLE ("server shutting down;
 // resubscribe with last_event_id"), and new ones are refused the same way.
 // Unary calls are still served. Shutdown does not close the broker. It is
