@@ -14,12 +14,21 @@ import (
 	"github.com/ssebridge/ssebridge/pubsub"
 )
 
-// maxAcksPerResponse bounds the acknowledgements packed into one
-// PublishStreamResponse, and the acknowledgements waiting to be sent: when
-// that many wait, the receiving side stops publishing until the client
-// reads. Even with long error messages a full response stays well under the
-// 4 MiB that gRPC clients accept by default.
-const maxAcksPerResponse = 1024
+const (
+	// maxAcksWaiting bounds the acknowledgements waiting to be sent: when
+	// that many wait, the receiving side stops publishing until the client
+	// reads.
+	maxAcksWaiting = 1024
+
+	// maxAcksPerResponse bounds the acknowledgements packed into one
+	// PublishStreamResponse. 256 successful ones take about 13 KiB: the
+	// response fits one HTTP/2 frame, and grpc-go marshals it into a
+	// buffer from its 16 KiB pool. Above 32 KiB grpc-go would take a
+	// 1 MiB buffer, and clear it, for every response. Even with long
+	// error messages a full response stays well under the 4 MiB that gRPC
+	// clients accept by default.
+	maxAcksPerResponse = 256
+)
 
 // Publish validates one event and publishes it to the broker. See the
 // EventService documentation in events.proto for the errors.
@@ -91,7 +100,7 @@ func (s *Service) PublishStream(stream grpc.BidiStreamingServer[ssebridgev1.Publ
 	if err != nil {
 		return s.statusError(method, err)
 	}
-	acks := make(chan *ssebridgev1.PublishAck, maxAcksPerResponse)
+	acks := make(chan *ssebridgev1.PublishAck, maxAcksWaiting)
 	stop := make(chan struct{}) // closed when the handler returns
 	defer close(stop)
 	var recvErr error // written by the receiver before it closes acks

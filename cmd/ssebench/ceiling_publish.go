@@ -93,7 +93,7 @@ func (c *publishCeiling) PublishStream(stream grpc.BidiStreamingServer[ssebridge
 		pending = nil
 		mu.Unlock()
 		for len(batch) > 0 {
-			n := min(len(batch), 1024)
+			n := min(len(batch), 256) // as ssebridge packs them (server.maxAcksPerResponse)
 			if err := stream.Send(&ssebridgev1.PublishStreamResponse{Acks: batch[:n]}); err != nil {
 				return err
 			}
