@@ -17,6 +17,7 @@ import (
 type serveConfig struct {
 	HTTPAddr          string
 	GRPCAddr          string
+	InternalAddr      string
 	Heartbeat         time.Duration
 	Retry             time.Duration
 	WriteTimeout      time.Duration
@@ -75,6 +76,7 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), outpu
 	fs.SetOutput(output)
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":8080", "listen address for HTTP: SSE, REST, /metrics, /healthz")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":9090", "listen address for gRPC")
+	fs.StringVar(&cfg.InternalAddr, "internal-addr", "", "listen address, plain HTTP, for /metrics, /healthz, /readyz and the web console (with the API it uses), which then leave --http-addr (empty: they stay there)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", 15*time.Second, "interval of the SSE comment heartbeat on idle streams")
 	fs.DurationVar(&cfg.Retry, "retry", 3*time.Second, "SSE retry: reconnection delay sent to clients when a stream opens (0 sends none)")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", 10*time.Second, "deadline of each write to an SSE client; a client that does not take a write within it is disconnected")

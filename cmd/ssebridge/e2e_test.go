@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -529,6 +530,99 @@ func TestOperations(t *testing.T) {
 		if v := s.metric(t, sample); v != 1 {
 			t.Errorf("%s = %v, want 1", sample, v)
 		}
+	}
+}
+
+// TestInternalAddr: with --internal-addr, the operator's endpoints move to
+// their own listener and leave the public one, which keeps SSE and REST;
+// /readyz there answers 503 while the public server drains.
+func TestInternalAddr(t *testing.T) {
+	s := startServer(t, func(cfg *serveConfig) { cfg.InternalAddr = "127.0.0.1:0" })
+	if s.opsURL == s.httpURL {
+		t.Fatal("the harness gave the internal endpoints no listener of their own")
+	}
+
+	// Under /v1/ the REST gateway answers, in its own JSON.
+	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/", "/v1/stats"} {
+		if code, body := s.do(t, http.MethodGet, path, nil); code != http.StatusNotFound || (body["error"] == nil && body["message"] == nil) {
+			t.Errorf("public GET %s: %d %v, want 404 with a JSON error", path, code, body)
+		}
+	}
+	c := s.sse(t, "/v1/events?topic=m", "")
+	if code, body := s.restPublish(t, "m", map[string]any{"data": "x"}); code != http.StatusOK {
+		t.Fatalf("REST publish on the public address: %d %v", code, body)
+	}
+	if e := next(t, c); e.Data != "x" {
+		t.Errorf("event = %+v", e)
+	}
+
+	if code, body := s.doAt(t, s.opsURL, http.MethodGet, "/healthz", nil); code != http.StatusOK || body["raw"] != "ok\n" {
+		t.Errorf("internal /healthz: %d %v", code, body)
+	}
+	if code, body := s.doAt(t, s.opsURL, http.MethodGet, "/readyz", nil); code != http.StatusOK || body["raw"] != "ready\n" {
+		t.Errorf("internal /readyz: %d %v", code, body)
+	}
+	if v := s.metric(t, `ssebridge_events_published_total{transport="grpc"}`); v != 1 {
+		t.Errorf("published metric on the internal address = %v, want 1", v)
+	}
+	if code, body := s.doAt(t, s.opsURL, http.MethodGet, "/", nil); code != http.StatusOK || !strings.Contains(body["raw"].(string), "<html") {
+		t.Errorf("internal GET / (the console): %d", code)
+	}
+	if code, body := s.doAt(t, s.opsURL, http.MethodGet, "/nowhere", nil); code != http.StatusNotFound || body["error"] == nil {
+		t.Errorf("internal GET /nowhere: %d %v, want 404 with a JSON error", code, body)
+	}
+	// The console there uses the API on its own origin.
+	if code, body := s.doAt(t, s.opsURL, http.MethodGet, "/v1/topics/m", nil); code != http.StatusOK {
+		t.Errorf("internal GET /v1/topics/m: %d %v", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	ic, err := ssetest.Connect(ctx, s.opsURL+"/v1/events?topic=m", nil)
+	if err != nil {
+		t.Fatalf("internal event stream: %v", err)
+	}
+	defer ic.Close()
+	s.publish(t, "m", "", "y")
+	for name, conn := range map[string]*ssetest.Conn{"public": c, "internal": ic} {
+		if e := next(t, conn); e.Data != "y" {
+			t.Errorf("%s stream: event %+v, want data y", name, e)
+		}
+	}
+
+	// A REST publish whose body has not all arrived holds the public
+	// server's drain; meanwhile the internal address reports not ready.
+	// The 100 Continue tells that the handler is reading the body.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.httpURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"data":"late"}`
+	fmt.Fprintf(conn, "POST /v1/topics/m/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+		"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(body))
+	br := bufio.NewReader(conn)
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+		t.Fatalf("waiting for 100 Continue: %q, %v", line, err)
+	}
+	if _, err := br.ReadString('\n'); err != nil { // the blank line ending it
+		t.Fatal(err)
+	}
+	s.stop()
+	eventually(t, "internal /readyz to answer 503", func() bool {
+		code, _ := s.doAt(t, s.opsURL, http.MethodGet, "/readyz", nil)
+		return code == http.StatusServiceUnavailable
+	})
+	io.WriteString(conn, body)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the publish held over the drain: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the publish held over the drain: %s, want 200", resp.Status)
+	}
+	if err := s.shutdown(t); err != nil {
+		t.Fatalf("serve returned %v", err)
 	}
 }
 

@@ -30,6 +30,7 @@ const waitTimeout = 30 * time.Second
 // loopback ports, with clients for it.
 type testServer struct {
 	httpURL  string
+	opsURL   string // /metrics, /healthz, /readyz and the console: httpURL unless --internal-addr is set
 	grpcAddr string
 	grpc     ssebridgev1.EventServiceClient
 	http     *http.Client
@@ -87,9 +88,18 @@ func startServer(t *testing.T, configure func(*serveConfig)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := listeners{http: httpLn, grpc: grpcLn}
+	opsURL := "http://" + httpLn.Addr().String()
+	if cfg.InternalAddr != "" {
+		if ln.internal, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		opsURL = "http://" + ln.internal.Addr().String()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testServer{
 		httpURL:  "http://" + httpLn.Addr().String(),
+		opsURL:   opsURL,
 		grpcAddr: grpcLn.Addr().String(),
 		http:     &http.Client{Transport: &http.Transport{}},
 		logs:     &syncBuffer{},
@@ -98,7 +108,7 @@ func startServer(t *testing.T, configure func(*serveConfig)) *testServer {
 	}
 	ready := make(chan struct{})
 	go func() {
-		s.done <- serve(ctx, cfg, s.logs, listeners{http: httpLn, grpc: grpcLn}, func(listeners) { close(ready) })
+		s.done <- serve(ctx, cfg, s.logs, ln, func(listeners) { close(ready) })
 	}()
 	select {
 	case <-ready:
@@ -155,9 +165,17 @@ func (s *testServer) restPublish(t *testing.T, topic string, body any) (int, map
 	return s.do(t, http.MethodPost, "/v1/topics/"+topic+"/events", bytes.NewReader(b))
 }
 
+// do sends a request to the server's public HTTP address and returns the
+// status and the body: decoded JSON, or the text under "raw".
 func (s *testServer) do(t *testing.T, method, path string, body io.Reader) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(method, s.httpURL+path, body)
+	return s.doAt(t, s.httpURL, method, path, body)
+}
+
+// doAt is do for the address base.
+func (s *testServer) doAt(t *testing.T, base, method, path string, body io.Reader) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +274,7 @@ func recvGRPC(t *testing.T, stream grpc.ServerStreamingClient[ssebridgev1.Subscr
 // `ssebridge_slow_subscriber_disconnects_total{transport="sse"}`.
 func (s *testServer) metric(t *testing.T, sample string) float64 {
 	t.Helper()
-	_, body := s.do(t, http.MethodGet, "/metrics", nil)
+	_, body := s.doAt(t, s.opsURL, http.MethodGet, "/metrics", nil)
 	for _, line := range strings.Split(body["raw"].(string), "\n") {
 		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
 			var v float64

@@ -26,9 +26,9 @@ import (
 
 // listeners are the sockets serve accepts on. Tests pass their own, bound
 // to free loopback ports; serve otherwise listens on the configured
-// addresses.
+// addresses. internal is used only with cfg.InternalAddr set.
 type listeners struct {
-	http, grpc net.Listener
+	http, grpc, internal net.Listener
 }
 
 // serve runs the service until ctx ends, then shuts down gracefully: it
@@ -107,18 +107,30 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 	}
 
 	var shuttingDown atomic.Bool
-	mux := http.NewServeMux()
-	sse.Register(mux)
-	if cfg.Console {
-		webConsole.Register(mux) // GET / (the root only), /console/, /v1/stats
+	// The public mux serves event streams and the REST API. The operator's
+	// endpoints join them there, or, with cfg.InternalAddr, on a mux of
+	// their own that serves the API too, for the console's use.
+	api := func(mux *http.ServeMux) {
+		sse.Register(mux)
+		mux.Handle("/v1/", gateway)
+		mux.HandleFunc("/", notFound)
 	}
-	mux.Handle("/v1/", gateway)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	api(mux)
+	ops := mux
+	if cfg.InternalAddr != "" {
+		ops = http.NewServeMux()
+		api(ops)
+	}
+	if cfg.Console {
+		webConsole.Register(ops) // GET / (the root only), /console/, /v1/stats
+	}
+	ops.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	ops.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if shuttingDown.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -126,9 +138,6 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 			return
 		}
 		io.WriteString(w, "ready\n")
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		bridge.WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
 
 	tlsConfig, err := cfg.tlsConfig(log)
@@ -154,6 +163,18 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	var internalServer *http.Server // nil without cfg.InternalAddr
+	if cfg.InternalAddr != "" {
+		// Plain HTTP, same-origin: no TLS and no CORS.
+		internalServer = &http.Server{
+			Handler:           withBodyTimeout(cfg.Security.BodyTimeout, ops),
+			ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout,
+			MaxHeaderBytes:    cfg.Security.MaxHeaderBytes,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+	}
 	var grpcOpts []grpc.ServerOption
 	if grpcTLS != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(grpcTLS)))
@@ -171,11 +192,23 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 			return fmt.Errorf("listening for gRPC: %w", err)
 		}
 	}
+	internalAddr := "" // for the log
+	if internalServer != nil {
+		if ln.internal == nil {
+			if ln.internal, err = net.Listen("tcp", cfg.InternalAddr); err != nil {
+				ln.http.Close()
+				ln.grpc.Close()
+				return fmt.Errorf("listening for the internal endpoints: %w", err)
+			}
+		}
+		internalAddr = ln.internal.Addr().String()
+	}
 	log.Info("ssebridge serving",
-		"http", ln.http.Addr().String(), "grpc", ln.grpc.Addr().String(), "tls", tlsConfig != nil, "broker", "memory",
+		"http", ln.http.Addr().String(), "grpc", ln.grpc.Addr().String(), "internal", internalAddr,
+		"tls", tlsConfig != nil, "broker", "memory",
 		"history_size", cfg.HistorySize, "history_ttl", cfg.HistoryTTL, "queue_size", cfg.QueueSize)
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() {
 		serveHTTP := httpServer.Serve
 		if tlsConfig != nil {
@@ -190,6 +223,13 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 			errc <- fmt.Errorf("gRPC server: %w", err)
 		}
 	}()
+	if internalServer != nil {
+		go func() {
+			if err := internalServer.Serve(ln.internal); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("internal HTTP server: %w", err)
+			}
+		}()
+	}
 	if ready != nil {
 		ready(ln)
 	}
@@ -228,6 +268,18 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		grpcServer.Stop()
 		<-grpcDone
 	}
+	// Last, so that /readyz answers 503 for as long as the rest drains.
+	if internalServer != nil {
+		if err := internalServer.Shutdown(drain); err != nil {
+			log.Warn("internal HTTP connections did not drain in time; closing them", "err", err)
+			internalServer.Close()
+		}
+	}
 	log.Info("stopped")
 	return serveErr
+}
+
+// notFound answers a request for a path that nothing serves.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	bridge.WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 }
