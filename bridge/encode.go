@@ -122,9 +122,13 @@ func AppendRetry(dst []byte, d time.Duration) []byte {
 	return append(dst, "\n\n"...)
 }
 
+// Frames is the SSE frame encoding of events: e.Encoded(Frames) is
+// EncodeEvent(e), computed once per event and shared by every subscriber.
+var Frames = pubsub.NewEncoding(EncodeEvent)
+
 // EncodeEvent returns the SSE frame of e. For a published event the frame
-// carries e.ID, e.Type and e.Data; pass EncodeEvent to e.Encoded so that an
-// event is encoded once and its bytes are shared by every subscriber. Data
+// carries e.ID, e.Type and e.Data; get it through e.Encoded(Frames) so that
+// an event is encoded once and its bytes are shared by every subscriber. Data
 // that is not valid UTF-8 is written with each invalid byte sequence
 // replaced by U+FFFD, as a client would decode it anyway.
 //

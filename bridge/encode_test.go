@@ -250,13 +250,11 @@ func TestEncodeEvent(t *testing.T) {
 	}
 }
 
-func TestEncodedOncePerEvent(t *testing.T) {
+func TestFramesEncodedOncePerEvent(t *testing.T) {
 	e := &pubsub.Event{ID: "AQ", Topic: "t", Data: "x"}
-	calls := 0
-	enc := func(e *pubsub.Event) []byte { calls++; return bridge.EncodeEvent(e) }
-	a, b := e.Encoded(enc), e.Encoded(enc)
-	if calls != 1 || &a[0] != &b[0] || string(a) != "id: AQ\ndata: x\n\n" {
-		t.Errorf("Encoded: %d calls, %q and %q", calls, a, b)
+	a, b := e.Encoded(bridge.Frames), e.Encoded(bridge.Frames)
+	if &a[0] != &b[0] || string(a) != "id: AQ\ndata: x\n\n" {
+		t.Errorf("Encoded(Frames): %q and %q, want one shared frame", a, b)
 	}
 }
 

@@ -234,7 +234,7 @@ func (h *Handler) writeEvents(out sink, events []*pubsub.Event) error {
 			buf = b
 			h.metrics.GapNotices.WithLabelValues(metrics.SSE, e.Gap.Reason.String()).Inc()
 		} else {
-			frame := e.Encoded(EncodeEvent)
+			frame := e.Encoded(Frames)
 			if frame == nil {
 				h.log.Error("sse stream: event cannot be encoded, skipped", "topic", e.Topic, "id", e.ID)
 				continue

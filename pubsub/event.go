@@ -28,24 +28,49 @@ type Event struct {
 	// Gap is set on gap notices only.
 	Gap *Gap
 
-	encoded atomic.Pointer[[]byte]
+	encoded [MaxEncodings]atomic.Pointer[[]byte]
 }
 
-// Encoded returns enc(e), computed once per event and shared by every caller,
-// so that an event fanned out to many subscribers is encoded once. Callers
-// must not modify the returned bytes. An Event caches a single encoding: all
-// callers in a process must pass the same enc (ssebridge passes the SSE
-// frame encoder). Encoded is safe for concurrent use; when two callers race,
-// both get the bytes of the one that finished first.
-func (e *Event) Encoded(enc func(*Event) []byte) []byte {
-	if p := e.encoded.Load(); p != nil {
-		return *p
+// An Encoding is one wire form of events, such as an SSE frame or a
+// protocol buffer message, for Event.Encoded. Make each once, with
+// NewEncoding, as a package-level variable.
+type Encoding struct {
+	slot   int
+	encode func(*Event) []byte
+}
+
+// MaxEncodings is how many Encodings a program may make: an Event has room
+// for the bytes of each.
+const MaxEncodings = 4
+
+var encodings atomic.Int32
+
+// NewEncoding returns the Encoding whose bytes encode computes. encode must
+// return the same bytes for the same event, or nil when it cannot encode
+// it. NewEncoding panics when the program has made MaxEncodings already.
+func NewEncoding(encode func(*Event) []byte) *Encoding {
+	slot := int(encodings.Add(1)) - 1
+	if slot >= MaxEncodings {
+		panic("pubsub: more than MaxEncodings encodings")
 	}
-	b := enc(e)
-	if e.encoded.CompareAndSwap(nil, &b) {
+	return &Encoding{slot: slot, encode: encode}
+}
+
+// Encoded returns e in the wire form enc, computed once per event and
+// encoding and shared by every caller, so that an event fanned out to many
+// subscribers is encoded once. Callers must not modify the returned bytes.
+// Encoded is safe for concurrent use; when two callers race, both get the
+// bytes of the one that finished first.
+func (e *Event) Encoded(enc *Encoding) []byte {
+	p := &e.encoded[enc.slot]
+	if b := p.Load(); b != nil {
+		return *b
+	}
+	b := enc.encode(e)
+	if p.CompareAndSwap(nil, &b) {
 		return b
 	}
-	return *e.encoded.Load()
+	return *p.Load()
 }
 
 // GapReason says why a cursor could not be resumed exactly.
