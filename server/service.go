@@ -160,13 +160,14 @@ func (s *Service) messageLimit() int {
 // grpc.health.v1 health service (for "" and "ssebridge.v1.EventService")
 // and server reflection registered. Its receive limit leaves room for
 // requests carrying twice MaxDataBytes, so that oversized data gets the
-// service's own error naming the field. opts are applied after these
+// service's own error naming the field. Its codec is gRPC's protocol buffer
+// codec, able to send an event marshalled once for all its subscribers. opts are applied after these
 // settings and may override them. The caller serves and stops the server.
 // NewGRPCServer may be called more than once; the servers share the
 // Service, its health state included.
 func (s *Service) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
-	all := make([]grpc.ServerOption, 0, 1+len(opts))
-	all = append(all, grpc.MaxRecvMsgSize(s.messageLimit()))
+	all := make([]grpc.ServerOption, 0, 2+len(opts))
+	all = append(all, grpc.MaxRecvMsgSize(s.messageLimit()), grpc.ForceServerCodecV2(newMessageCodec()))
 	all = append(all, opts...)
 	gs := grpc.NewServer(all...)
 	ssebridgev1.RegisterEventServiceServer(gs, s)

@@ -85,9 +85,20 @@ func (s *Service) Subscribe(req *ssebridgev1.SubscribeRequest, stream grpc.Serve
 	}
 }
 
-// deliver sends one event or gap notice and counts it.
+// deliver sends one event or gap notice and counts it. An event's bytes
+// are shared with its other subscribers (subscribeResponses).
 func (s *Service) deliver(stream grpc.ServerStreamingServer[ssebridgev1.SubscribeResponse], e *pubsub.Event) error {
-	if err := stream.Send(toSubscribeResponse(e)); err != nil {
+	var b []byte
+	if e.Gap == nil {
+		b = e.Encoded(subscribeResponses)
+	}
+	var err error
+	if b != nil {
+		err = stream.SendMsg(encodedMessage(b))
+	} else {
+		err = stream.Send(toSubscribeResponse(e))
+	}
+	if err != nil {
 		return err
 	}
 	if e.Gap != nil {
