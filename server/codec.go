@@ -24,11 +24,10 @@ var subscribeResponses = pubsub.NewEncoding(func(e *pubsub.Event) []byte {
 	return b
 })
 
-// encodedMessage is a message already in its wire form.
-type encodedMessage []byte
-
-// messageCodec is gRPC's protocol buffer codec, except that it sends an
-// encodedMessage as it is. The bytes are shared: gRPC only reads them.
+// messageCodec is gRPC's protocol buffer codec, except that it sends a
+// message given as []byte as it is: those bytes are already its wire form
+// (plain []byte, so that gRPC's binary logging logs them too). The bytes
+// may be shared: gRPC only reads them.
 type messageCodec struct{ encoding.CodecV2 }
 
 func newMessageCodec() messageCodec {
@@ -37,8 +36,8 @@ func newMessageCodec() messageCodec {
 
 // Marshal implements encoding.CodecV2.
 func (c messageCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if m, ok := v.(encodedMessage); ok {
-		return mem.BufferSlice{mem.SliceBuffer(m)}, nil
+	if b, ok := v.([]byte); ok {
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 	}
 	return c.CodecV2.Marshal(v)
 }

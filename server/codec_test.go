@@ -29,7 +29,7 @@ func TestSharedSubscribeResponse(t *testing.T) {
 	}
 
 	codec := newMessageCodec()
-	out, err := codec.Marshal(encodedMessage(b))
+	out, err := codec.Marshal(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,7 @@ func (s *Service) deliver(stream grpc.ServerStreamingServer[ssebridgev1.Subscrib
 	}
 	var err error
 	if b != nil {
-		err = stream.SendMsg(encodedMessage(b))
+		err = stream.SendMsg(b) // sent as it is by messageCodec
 	} else {
 		err = stream.Send(toSubscribeResponse(e))
 	}
