@@ -22,16 +22,22 @@ type Grant struct {
 	Expires time.Time
 }
 
-// CheckSubscribe returns nil when the grant allows subscribing to every
+// CanSubscribe reports whether the grant may read topic: subscribe to its
+// events, see it listed and see its description. It is the one rule of
+// reading, behind CheckSubscribe and the topic listings: anonymous grants
+// read the public topics (everything in development mode), others the
+// topics their Subscribe patterns match.
+func (g *Grant) CanSubscribe(topic string) bool {
+	return g.Everything || g.Subscribe.Match(topic)
+}
+
+// CheckSubscribe returns nil when the grant may read (CanSubscribe) every
 // topic of topics. Otherwise it names the first topic refused, with
 // ErrUnauthenticated for anonymous grants and ErrForbidden for others: a
 // subscription with any forbidden topic is refused as a whole.
 func (g *Grant) CheckSubscribe(topics []string) error {
-	if g.Everything {
-		return nil
-	}
 	for _, t := range topics {
-		if !g.Subscribe.Match(t) {
+		if !g.CanSubscribe(t) {
 			return g.refuse("subscribe to", t)
 		}
 	}
