@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
@@ -46,4 +47,20 @@ func (s *Service) grant(ctx context.Context) (*auth.Grant, error) {
 		}
 	}
 	return s.auth.Token(ctx, "")
+}
+
+// checkGatewayAuthorization refuses a REST request whose Authorization
+// header grpc-gateway would not pass on as "authorization" metadata: it
+// forwards only values of printable ASCII and drops the others, which
+// would turn a present credential into an anonymous call. Errors wrap
+// auth.ErrInvalidToken.
+func checkGatewayAuthorization(h http.Header) error {
+	for _, v := range h.Values("Authorization") {
+		for i := range len(v) {
+			if v[i] < 0x20 || v[i] > 0x7e {
+				return fmt.Errorf("%w: the Authorization header holds a byte outside printable ASCII", auth.ErrInvalidToken)
+			}
+		}
+	}
+	return nil
 }

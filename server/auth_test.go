@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -311,4 +312,36 @@ func mustPatterns(t *testing.T, ps ...string) auth.Patterns {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestAuthRESTUnforwardableAuthorization: grpc-gateway drops an
+// Authorization header it cannot forward as gRPC metadata (a byte outside
+// printable ASCII). Such a header is a present but invalid credential: it
+// is refused, never read as an anonymous request.
+func TestAuthRESTUnforwardableAuthorization(t *testing.T) {
+	e := newEnv(t, envConfig{server: server.Config{Auth: newAuthenticator(t, nil, "public.*")}})
+	for name, value := range map[string]string{
+		"non-ASCII byte": "Bearer t\xc3\xb6ken",
+		"tab":            "Bearer a\tb",
+	} {
+		for _, req := range []struct{ method, path, body string }{
+			{http.MethodGet, "/v1/topics", ""},
+			{http.MethodGet, "/v1/topics/public.news", ""},
+			{http.MethodPost, "/v1/topics/public.news/events", `{"data":"x"}`},
+		} {
+			t.Run(name+" "+req.method+" "+req.path, func(t *testing.T) {
+				r, _ := http.NewRequestWithContext(t.Context(), req.method, e.rest.URL+req.path, strings.NewReader(req.body))
+				r.Header.Set("Authorization", value)
+				resp, err := e.rest.Client().Do(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+					t.Errorf("HTTP %d %q %s, want 401 invalid_token", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+				}
+			})
+		}
+	}
 }

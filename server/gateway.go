@@ -91,6 +91,11 @@ func (s *Service) Gateway() (http.Handler, error) {
 		return nil, fmt.Errorf("server: registering the REST mapping: %w", err)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkGatewayAuthorization(r.Header); err != nil {
+			_, out := runtime.MarshalerForRequest(mux, r)
+			runtime.HTTPError(r.Context(), mux, out, w, r, s.statusError("REST", err))
+			return
+		}
 		if r.ContentLength > limit {
 			_, out := runtime.MarshalerForRequest(mux, r)
 			runtime.HTTPError(r.Context(), mux, out, w, r, bodyTooLarge())
