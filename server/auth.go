@@ -64,3 +64,21 @@ func checkGatewayAuthorization(h http.Header) error {
 	}
 	return nil
 }
+
+// hintPublishCredential ends the refusal of an anonymous publish: where a
+// publisher's token goes, and where it is not read. Cookies are attached
+// by browsers to cross-site requests, so a publish, which changes state,
+// never reads one; nor the access_token parameter, which is for
+// EventSource alone.
+const hintPublishCredential = "publishers present a token in the Authorization header (gRPC: the authorization metadata); " +
+	"a token in a cookie or in the access_token parameter is not read for publishing"
+
+// checkPublish is grant.CheckPublish, whose refusal of an anonymous
+// caller says where publishers present their token.
+func checkPublish(grant *auth.Grant, topic string) error {
+	err := grant.CheckPublish(topic)
+	if err != nil && grant.Anonymous {
+		return fmt.Errorf("%w; %s", err, hintPublishCredential)
+	}
+	return err
+}

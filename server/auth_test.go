@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"io"
 	"math/big"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/ssebridge/ssebridge/auth"
 	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
@@ -67,7 +69,9 @@ func TestAuthPublish(t *testing.T) {
 	req := &ssebridgev1.PublishRequest{Topic: "orders.created", Data: "x"}
 
 	_, err := e.client.Publish(ctx, req)
-	wantCode(t, err, codes.Unauthenticated)
+	if st := wantCode(t, err, codes.Unauthenticated); !strings.Contains(st.Message(), "authorization metadata") {
+		t.Errorf("the refusal %q does not say where the token goes", st.Message())
+	}
 	if _, err := e.client.Publish(withToken(ctx, tok), req); err != nil {
 		t.Fatalf("allowed publish: %v", err)
 	}
@@ -99,7 +103,9 @@ func TestAuthPublishStream(t *testing.T) {
 	}
 	stream.Send(&ssebridgev1.PublishStreamRequest{Event: &ssebridgev1.PublishRequest{Topic: "orders.a"}})
 	_, err = stream.Recv()
-	wantCode(t, err, codes.Unauthenticated)
+	if st := wantCode(t, err, codes.Unauthenticated); !strings.Contains(st.Message(), "authorization metadata") {
+		t.Errorf("the refusal %q does not say where the token goes", st.Message())
+	}
 
 	// With one, each event is checked: a forbidden topic is one error ack.
 	stream, err = e.client.PublishStream(withToken(streamContext(t), tok))
@@ -343,5 +349,58 @@ func TestAuthRESTUnforwardableAuthorization(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestAuthRESTPublishReadsOnlyTheAuthorizationHeader: a publish is a
+// state-changing request, so a token in a cookie (which browsers attach to
+// cross-site requests) or in the access_token parameter is not read. Such
+// a publish is anonymous, refused with 401 and a message that says where
+// the token goes; nothing is published.
+func TestAuthRESTPublishReadsOnlyTheAuthorizationHeader(t *testing.T) {
+	e := newEnv(t, envConfig{server: server.Config{Auth: newAuthenticator(t, nil)}})
+	tok := signToken(t, time.Now().Add(time.Hour), []string{"**"}, []string{"orders.*"})
+	post := func(t *testing.T, query string, h http.Header) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, e.rest.URL+"/v1/topics/orders.a/events"+query, strings.NewReader(`{"data":"x"}`))
+		req.Header = h
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := e.rest.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(body)
+	}
+	for _, tc := range []struct {
+		name  string
+		query string
+		h     http.Header
+	}{
+		{"cookie only", "", http.Header{"Cookie": {auth.DefaultCookie + "=" + tok}}},
+		{"access_token only", "?access_token=" + tok, http.Header{}},
+		{"cookie and access_token", "?access_token=" + tok, http.Header{"Cookie": {auth.DefaultCookie + "=" + tok}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := post(t, tc.query, tc.h)
+			var st struct {
+				Code    int    `json:"code"`
+				Message string `json:"message"`
+			}
+			json.Unmarshal([]byte(body), &st)
+			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Bearer realm="ssebridge"` ||
+				st.Code != int(codes.Unauthenticated) || !strings.Contains(st.Message, "Authorization header") || !strings.Contains(st.Message, "cookie") {
+				t.Errorf("HTTP %d %q %s; want 401, a challenge without error and a message naming the Authorization header", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+			}
+		})
+	}
+	if _, err := e.client.GetTopic(withToken(t.Context(), tok), &ssebridgev1.GetTopicRequest{Topic: "orders.a"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("after the refused publishes, GetTopic = %v, want NOT_FOUND: something was published", err)
+	}
+	// The header is read whatever else comes with it: a browser page that
+	// holds the cookie (for its EventSource) publishes with the header.
+	if resp, body := post(t, "", http.Header{"Cookie": {auth.DefaultCookie + "=garbage"}, "Authorization": {"Bearer " + tok}}); resp.StatusCode != http.StatusOK {
+		t.Errorf("publish with the header and a cookie: HTTP %d %s", resp.StatusCode, body)
 	}
 }

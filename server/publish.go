@@ -54,7 +54,7 @@ func (s *Service) publish(ctx context.Context, grant *auth.Grant, req *ssebridge
 	if !grant.Expires.IsZero() && time.Now().After(grant.Expires) {
 		return pubsub.Receipt{}, fmt.Errorf("%w: the credential expired at %v", auth.ErrInvalidToken, grant.Expires)
 	}
-	if err := grant.CheckPublish(m.Topic); err != nil {
+	if err := checkPublish(grant, m.Topic); err != nil {
 		return pubsub.Receipt{}, err
 	}
 	if s.limiter != nil {
@@ -95,7 +95,7 @@ func (s *Service) PublishStream(stream grpc.BidiStreamingServer[ssebridgev1.Publ
 	ctx := stream.Context()
 	grant, err := s.grant(ctx)
 	if err == nil && grant.Anonymous && !grant.Everything {
-		err = fmt.Errorf("%w: anonymous clients may not publish", auth.ErrUnauthenticated)
+		err = fmt.Errorf("%w: anonymous clients may not publish; %s", auth.ErrUnauthenticated, hintPublishCredential)
 	}
 	if err != nil {
 		return s.statusError(method, err)
