@@ -17,11 +17,16 @@
 //	  }
 //	}
 //
+// A token must carry exp, and a stream opened with it ends when it
+// expires; tokens without exp, which would never expire, are refused
+// unless VerifierConfig.AllowTokensWithoutExp accepts them.
+//
 // Patterns (see ParsePattern) are topic names whose segments may be "*"
 // (exactly one segment) or, as the last segment, "**" (one or more
 // segments). A subscription is allowed only when every one of its topics
 // matches a subscribe pattern; a publish when its topic matches a publish
-// pattern.
+// pattern. Listing and describing topics follow the rule of subscribing
+// (Grant.CanSubscribe).
 //
 // Requests without credentials are anonymous: they may subscribe to the
 // configured public topic patterns and publish nothing, unless the server

@@ -10,8 +10,8 @@ var (
 	// clients may not do what it asks.
 	ErrUnauthenticated = errors.New("auth: credentials required")
 	// ErrInvalidToken: the request carries a token that does not verify:
-	// bad signature, wrong algorithm, expired, not yet valid, wrong issuer or
-	// audience, missing or malformed claims.
+	// bad signature, wrong algorithm, expired, without exp (unless allowed),
+	// not yet valid, wrong issuer or audience, missing or malformed claims.
 	ErrInvalidToken = errors.New("auth: invalid token")
 	// ErrForbidden: the credential is valid but does not allow the topic.
 	ErrForbidden = errors.New("auth: forbidden")

@@ -67,6 +67,10 @@ type VerifierConfig struct {
 	// Leeway is the clock skew allowed on exp and nbf. 0 means
 	// DefaultLeeway.
 	Leeway time.Duration
+	// AllowTokensWithoutExp accepts tokens without an exp claim, which
+	// never expire: a stream opened with one is not ended by its token.
+	// false, the default, refuses them with ErrInvalidToken.
+	AllowTokensWithoutExp bool
 	// Logger receives JWKS refresh errors. nil means none.
 	Logger *slog.Logger
 }
@@ -74,10 +78,11 @@ type VerifierConfig struct {
 // Verifier verifies tokens and returns their grants. It is safe for
 // concurrent use. Close stops its JWKS refresh.
 type Verifier struct {
-	static   []verificationKey
-	jwks     *jwksSource
-	parser   *jwt.Parser
-	stopJWKS context.CancelFunc
+	static     []verificationKey
+	jwks       *jwksSource
+	parser     *jwt.Parser
+	stopJWKS   context.CancelFunc
+	allowNoExp bool
 }
 
 // verificationKey is one key and the algorithms it may verify: a key is
@@ -99,7 +104,7 @@ type tokenClaims struct {
 // NewVerifier returns a Verifier for cfg. A JWKS URL is fetched once before
 // NewVerifier returns; its failure is an error.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
-	v := &Verifier{stopJWKS: func() {}}
+	v := &Verifier{stopJWKS: func() {}, allowNoExp: cfg.AllowTokensWithoutExp}
 	if len(cfg.Key) > 0 {
 		k, err := parseKey(cfg.Key)
 		if err != nil {
@@ -153,8 +158,10 @@ func (v *Verifier) Close() error {
 	return nil
 }
 
-// Verify verifies a token and returns its grant. Errors wrap
-// ErrInvalidToken and say what is wrong without echoing the token.
+// Verify verifies a token and returns its grant. A token without an exp
+// claim is refused unless VerifierConfig.AllowTokensWithoutExp is set.
+// Errors wrap ErrInvalidToken and say what is wrong without echoing the
+// token.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Grant, error) {
 	var claims tokenClaims
 	_, err := v.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
@@ -162,6 +169,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Grant, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	if claims.ExpiresAt == nil && !v.allowNoExp {
+		return nil, fmt.Errorf("%w: token has no exp claim; this server accepts only tokens that expire", ErrInvalidToken)
 	}
 	if claims.SSEBridge == nil {
 		return nil, fmt.Errorf("%w: the %q claim is missing", ErrInvalidToken, ClaimName)

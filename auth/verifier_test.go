@@ -175,6 +175,7 @@ func BadTokenCases(t *testing.T, key, other *rsa.PrivateKey, keyPEM []byte, good
 	hour := time.Hour
 	return []BadToken{
 		{"expired", sign(t, jwt.SigningMethodRS256, key, with("exp", time.Now().Add(-hour).Unix()), "")},
+		{"no exp", sign(t, jwt.SigningMethodRS256, key, with("exp", nil), "")},
 		{"not yet valid", sign(t, jwt.SigningMethodRS256, key, with("nbf", time.Now().Add(hour).Unix()), "")},
 		{"issued in the future", sign(t, jwt.SigningMethodRS256, key, with("iat", time.Now().Add(hour).Unix()), "")},
 		{"wrong key", sign(t, jwt.SigningMethodRS256, other, good(), "")},
@@ -197,6 +198,48 @@ func mustEC(t *testing.T) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestTokensWithoutExp: a token without exp would never expire, so it is
+// refused unless VerifierConfig.AllowTokensWithoutExp accepts it.
+func TestTokensWithoutExp(t *testing.T) {
+	c := claims([]string{"a"}, nil)
+	delete(c, "exp")
+	tok := sign(t, jwt.SigningMethodHS256, secret, c, "")
+	withExp := sign(t, jwt.SigningMethodHS256, secret, claims([]string{"a"}, nil), "")
+	expired := claims([]string{"a"}, nil)
+	expired["exp"] = time.Now().Add(-time.Hour).Unix()
+	expiredTok := sign(t, jwt.SigningMethodHS256, secret, expired, "")
+	tests := []struct {
+		name    string
+		allow   bool
+		token   string
+		wantErr string // empty: accepted
+	}{
+		{"refused by default", false, tok, "token has no exp claim"},
+		{"accepted when allowed", true, tok, ""},
+		{"a token with exp, by default", false, withExp, ""},
+		{"a token with exp, when allowed", true, withExp, ""},
+		{"an expired token, when allowed", true, expiredTok, "expired"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newVerifier(t, auth.VerifierConfig{Secret: secret, AllowTokensWithoutExp: tt.allow})
+			g, err := v.Verify(context.Background(), tt.token)
+			if tt.wantErr != "" {
+				if !errors.Is(err, auth.ErrInvalidToken) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Verify = %v, want ErrInvalidToken saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if hasExp := tt.token == withExp; g.Expires.IsZero() == hasExp {
+				t.Fatalf("grant expires %v for a token with exp %v", g.Expires, hasExp)
+			}
+		})
+	}
 }
 
 func TestLeeway(t *testing.T) {
