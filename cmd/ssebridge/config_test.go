@@ -33,6 +33,24 @@ func TestParseServeFlags(t *testing.T) {
 		t.Fatalf("env and flags: %+v", cfg)
 	}
 
+	// --allow-tokens-without-exp: off by default, set by the flag or its
+	// variable.
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{nil, nil, false},
+		{[]string{"--allow-tokens-without-exp"}, nil, true},
+		{nil, map[string]string{"SSEBRIDGE_ALLOW_TOKENS_WITHOUT_EXP": "true"}, true},
+		{[]string{"--allow-tokens-without-exp=false"}, map[string]string{"SSEBRIDGE_ALLOW_TOKENS_WITHOUT_EXP": "true"}, false},
+	} {
+		cfg, err := parseServeFlags(tc.args, env(tc.env), io.Discard)
+		if err != nil || cfg.Security.AllowTokensWithoutExp != tc.want {
+			t.Errorf("parseServeFlags(%q, %v): AllowTokensWithoutExp %v, %v; want %v", tc.args, tc.env, cfg.Security.AllowTokensWithoutExp, err, tc.want)
+		}
+	}
+
 	for _, tc := range []struct {
 		args []string
 		env  map[string]string
@@ -42,6 +60,7 @@ func TestParseServeFlags(t *testing.T) {
 		{[]string{"--queue-size", "-1"}, nil, "--queue-size"},
 		{[]string{"--log-format", "xml"}, nil, "--log-format"},
 		{nil, map[string]string{"SSEBRIDGE_MAX_TOPICS": "many"}, "SSEBRIDGE_MAX_TOPICS"},
+		{nil, map[string]string{"SSEBRIDGE_ALLOW_TOKENS_WITHOUT_EXP": "maybe"}, "SSEBRIDGE_ALLOW_TOKENS_WITHOUT_EXP"},
 		{[]string{"--no-such-flag"}, nil, "no-such-flag"},
 		{[]string{"extra"}, nil, "unexpected"},
 	} {

@@ -31,6 +31,9 @@ type securityConfig struct {
 	ClientCA          string
 	ClientCertPublish certMap
 
+	// AllowTokensWithoutExp accepts tokens that never expire.
+	AllowTokensWithoutExp bool
+
 	PublishRate         float64
 	PublishBurst        int
 	MaxStreams          int
@@ -52,6 +55,7 @@ func registerSecurityFlags(fs *flag.FlagSet, c *securityConfig) {
 	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "required aud claim of tokens (empty: not checked)")
 	fs.DurationVar(&c.JWTLeeway, "jwt-leeway", auth.DefaultLeeway, "clock skew allowed on exp and nbf")
 	fs.StringVar(&c.JWTCookie, "jwt-cookie", auth.DefaultCookie, "cookie that carries a browser's token")
+	fs.BoolVar(&c.AllowTokensWithoutExp, "allow-tokens-without-exp", false, "accept tokens without an exp claim, which never expire (default: refused)")
 	fs.Var(&c.PublicTopics, "public-topics", "comma-separated topic patterns anonymous clients may subscribe to, such as news.*,status")
 	fs.StringVar(&c.ClientCA, "client-ca", "", "PEM file of the CAs of gRPC publisher client certificates (mutual TLS; needs --tls-cert)")
 	fs.Var(&c.ClientCertPublish, "client-cert-publish", "publish patterns of client certificates by common name: billing=invoices.*,invoices.**;reports=reports.*")
@@ -93,7 +97,8 @@ func (c securityConfig) authenticator(log *slog.Logger) (*auth.Authenticator, fu
 		vc := auth.VerifierConfig{
 			Secret: []byte(c.JWTSecret), JWKS: c.JWKS, JWKSRefresh: c.JWKSRefresh,
 			Issuer: c.JWTIssuer, Audience: c.JWTAudience, Leeway: c.JWTLeeway,
-			Logger: log.With("component", "auth"),
+			AllowTokensWithoutExp: c.AllowTokensWithoutExp,
+			Logger:                log.With("component", "auth"),
 		}
 		if c.JWTKey != "" {
 			key, err := os.ReadFile(c.JWTKey)
@@ -114,6 +119,9 @@ func (c securityConfig) authenticator(log *slog.Logger) (*auth.Authenticator, fu
 	if len(c.ClientCertPublish) > 0 && c.ClientCA == "" {
 		stop()
 		return nil, nil, errors.New("--client-cert-publish needs --client-ca")
+	}
+	if c.AllowTokensWithoutExp && verifier != nil {
+		log.Warn("--allow-tokens-without-exp: tokens without exp are accepted; they never expire, nor do the streams opened with them")
 	}
 	if c.Dev {
 		log.Warn("DEVELOPMENT MODE: anonymous clients may publish and subscribe to every topic; never use --dev in production")

@@ -238,6 +238,7 @@ func badTokens(t *testing.T) map[string]string {
 		"wrong audience":  mint(t, with("aud", "other")),
 		"wrong issuer":    mint(t, with("iss", "https://evil.test")),
 		"missing claim":   mint(t, with("ssebridge", nil)),
+		"no exp":          mint(t, with("exp", nil)),
 		"malformed":       "a.b.c",
 	}
 }
@@ -295,6 +296,49 @@ func TestBadTokensAtEveryEntryPoint(t *testing.T) {
 	}
 	if n := s.metric(t, `ssebridge_requests_rejected_total{reason="invalid_token",transport="sse"}`); n < 20 {
 		t.Errorf("sse invalid_token rejections counted: %v", n)
+	}
+}
+
+// TestAllowTokensWithoutExp: tokens without exp are refused by default (see
+// badTokens) and accepted with --allow-tokens-without-exp, over gRPC, REST
+// and SSE, which logs a warning at startup.
+func TestAllowTokensWithoutExp(t *testing.T) {
+	noExp := mint(t, jwt.MapClaims{"sub": "forever", "ssebridge": map[string]any{"subscribe": []string{"a"}, "publish": []string{"a"}}})
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allowed %v", allow), func(t *testing.T) {
+			s := secured(t, func(c *serveConfig) { c.Security.AllowTokensWithoutExp = allow })
+			_, err := s.grpc.Publish(bearer(context.Background(), noExp), &ssebridgev1.PublishRequest{Topic: "a", Data: "x"})
+			sseConn, sseErr := ssetest.Connect(context.Background(), s.httpURL+"/v1/events?topic=a", http.Header{"Authorization": {"Bearer " + noExp}})
+			req, _ := http.NewRequest(http.MethodPost, s.httpURL+"/v1/topics/a/events", strings.NewReader(`{"data":"x"}`))
+			req.Header.Set("Authorization", "Bearer "+noExp)
+			resp, restErr := s.http.Do(req)
+			if restErr != nil {
+				t.Fatal(restErr)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			warned := strings.Contains(s.logs.String(), "tokens without exp")
+			if allow {
+				if err != nil || sseErr != nil || resp.StatusCode != http.StatusOK || !warned {
+					t.Fatalf("gRPC publish %v, SSE %v, REST publish HTTP %d %s, warning logged %v; want all accepted and a warning", err, sseErr, resp.StatusCode, body, warned)
+				}
+				sseConn.Close()
+				return
+			}
+			if st := status.Convert(err); st.Code() != codes.Unauthenticated || !strings.Contains(st.Message(), "token has no exp claim") {
+				t.Errorf("gRPC publish: %v, want UNAUTHENTICATED saying the token has no exp claim", err)
+			}
+			if se, ok := errors.AsType[*ssetest.StatusError](sseErr); !ok || se.StatusCode != http.StatusUnauthorized ||
+				!strings.Contains(se.Header.Get("WWW-Authenticate"), "invalid_token") || !strings.Contains(string(se.Body), "token has no exp claim") {
+				t.Errorf("SSE: %v, want 401 invalid_token saying the token has no exp claim", sseErr)
+			}
+			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_token") || !strings.Contains(string(body), "token has no exp claim") {
+				t.Errorf("REST publish: HTTP %d %q %s, want 401 invalid_token", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+			}
+			if warned {
+				t.Error("a warning about tokens without exp was logged without the flag")
+			}
+		})
 	}
 }
 
