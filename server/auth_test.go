@@ -285,23 +285,40 @@ func TestMutualTLSPublisher(t *testing.T) {
 	go gs.Serve(lis)
 	t.Cleanup(func() { svc.Shutdown(); gs.Stop() })
 
-	publish := func(clientCerts []tls.Certificate, topic string) error {
+	client := func(clientCerts []tls.Certificate) (ssebridgev1.EventServiceClient, context.Context) {
 		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
 			RootCAs: ca.caPool, Certificates: clientCerts, ServerName: "127.0.0.1",
 		})))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer conn.Close()
+		t.Cleanup(func() { conn.Close() })
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		defer cancel()
-		_, err = ssebridgev1.NewEventServiceClient(conn).Publish(ctx, &ssebridgev1.PublishRequest{Topic: topic, Data: "x"})
+		t.Cleanup(cancel)
+		return ssebridgev1.NewEventServiceClient(conn), ctx
+	}
+	publish := func(clientCerts []tls.Certificate, topic string) error {
+		c, ctx := client(clientCerts)
+		_, err := c.Publish(ctx, &ssebridgev1.PublishRequest{Topic: topic, Data: "x"})
 		return err
 	}
 	billing := []tls.Certificate{ca.issue(t, "billing", x509.ExtKeyUsageClientAuth)}
 	if err := publish(billing, "invoices.paid"); err != nil {
 		t.Fatalf("billing publisher with its certificate: %v", err)
 	}
+	// A certificate grants publishing only: its holder may neither
+	// subscribe nor see the topics listed.
+	c, ctx := client(billing)
+	if list, err := c.ListTopics(ctx, &ssebridgev1.ListTopicsRequest{}); err != nil || len(list.GetTopics()) != 0 {
+		t.Errorf("ListTopics with a certificate: %v, %v; want no topics", list, err)
+	}
+	_, err = c.GetTopic(ctx, &ssebridgev1.GetTopicRequest{Topic: "invoices.paid"})
+	wantCode(t, err, codes.NotFound)
+	sub, err := c.Subscribe(ctx, &ssebridgev1.SubscribeRequest{Topics: []string{"invoices.paid"}})
+	if err == nil {
+		_, err = sub.Recv()
+	}
+	wantCode(t, err, codes.PermissionDenied)
 	wantCode(t, publish(billing, "orders.paid"), codes.PermissionDenied)
 	wantCode(t, publish(nil, "invoices.paid"), codes.Unauthenticated)
 	wantCode(t, publish([]tls.Certificate{ca.issue(t, "stranger", x509.ExtKeyUsageClientAuth)}, "invoices.paid"), codes.Unauthenticated)
