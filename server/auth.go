@@ -19,7 +19,9 @@ var everything = &auth.Grant{Everything: true}
 // grant returns the grant of the call's credentials: the Bearer token of
 // its "authorization" metadata (which grpc-gateway fills from the HTTP
 // Authorization header), else a verified TLS client certificate mapped in
-// the configuration, else an anonymous grant.
+// the configuration, else an anonymous grant. No other source is read: a
+// REST call's cookie and access_token parameter are not, for any method,
+// so that gRPC and REST calls read the same credential.
 func (s *Service) grant(ctx context.Context) (*auth.Grant, error) {
 	if s.auth == nil {
 		return everything, nil
