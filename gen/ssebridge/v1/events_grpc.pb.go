@@ -60,9 +60,11 @@ type EventServiceClient interface {
 	// queue overflows) or the server shuts down; resubscribe with the id of
 	// the last event received to continue without loss.
 	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error)
-	// ListTopics lists the topics that currently exist.
+	// ListTopics lists the topics that currently exist and that the caller
+	// may read: the topics it could subscribe to.
 	ListTopics(ctx context.Context, in *ListTopicsRequest, opts ...grpc.CallOption) (*ListTopicsResponse, error)
-	// GetTopic describes one topic. NOT_FOUND when it does not exist.
+	// GetTopic describes one topic. NOT_FOUND when it does not exist or the
+	// caller may not read it; the two answers are the same.
 	GetTopic(ctx context.Context, in *GetTopicRequest, opts ...grpc.CallOption) (*GetTopicResponse, error)
 }
 
@@ -167,9 +169,11 @@ type EventServiceServer interface {
 	// queue overflows) or the server shuts down; resubscribe with the id of
 	// the last event received to continue without loss.
 	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error
-	// ListTopics lists the topics that currently exist.
+	// ListTopics lists the topics that currently exist and that the caller
+	// may read: the topics it could subscribe to.
 	ListTopics(context.Context, *ListTopicsRequest) (*ListTopicsResponse, error)
-	// GetTopic describes one topic. NOT_FOUND when it does not exist.
+	// GetTopic describes one topic. NOT_FOUND when it does not exist or the
+	// caller may not read it; the two answers are the same.
 	GetTopic(context.Context, *GetTopicRequest) (*GetTopicResponse, error)
 	mustEmbedUnimplementedEventServiceServer()
 }

@@ -92,14 +92,16 @@ class EventServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def ListTopics(self, request, context):
-        """ListTopics lists the topics that currently exist.
+        """ListTopics lists the topics that currently exist and that the caller
+        may read: the topics it could subscribe to.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetTopic(self, request, context):
-        """GetTopic describes one topic. NOT_FOUND when it does not exist.
+        """GetTopic describes one topic. NOT_FOUND when it does not exist or the
+        caller may not read it; the two answers are the same.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -565,7 +565,8 @@ export declare const EventService: GenService<{
     output: typeof SubscribeResponseSchema;
   },
   /**
-   * ListTopics lists the topics that currently exist.
+   * ListTopics lists the topics that currently exist and that the caller
+   * may read: the topics it could subscribe to.
    *
    * @generated from rpc ssebridge.v1.EventService.ListTopics
    */
@@ -575,7 +576,8 @@ export declare const EventService: GenService<{
     output: typeof ListTopicsResponseSchema;
   },
   /**
-   * GetTopic describes one topic. NOT_FOUND when it does not exist.
+   * GetTopic describes one topic. NOT_FOUND when it does not exist or the
+   * caller may not read it; the two answers are the same.
    *
    * @generated from rpc ssebridge.v1.EventService.GetTopic
    */
