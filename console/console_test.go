@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ssebridge/ssebridge/console"
+	"github.com/ssebridge/ssebridge/internal/apierror"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/internal/ssetest"
 )
@@ -112,8 +113,10 @@ func TestAssets(t *testing.T) {
 		}
 	}
 	for _, path := range []string{"/console/", "/console/missing.js", "/console/assets/console.js"} {
-		if resp, _ := get(path); resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s = %d, want 404", path, resp.StatusCode)
+		resp, body := get(path)
+		st, err := apierror.Parse([]byte(body))
+		if resp.StatusCode != http.StatusNotFound || err != nil || apierror.Reason(st) != apierror.ReasonNotFound {
+			t.Errorf("GET %s = %d %q, want 404 NOT_FOUND in the API's error shape", path, resp.StatusCode, body)
 		}
 	}
 	for _, path := range []string{"/index.html", "/nothing"} {

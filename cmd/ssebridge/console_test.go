@@ -262,7 +262,7 @@ func TestConsoleWithTokens(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#subscribe")),
 		until(`!document.querySelector('#subscribe-error').hidden`))
 	if state := evalJS[string](t, ctx, `document.querySelector('#stream-status').dataset.state`); state != "failed" ||
-		!strings.HasPrefix(text("#subscribe-error"), "unauthenticated: ") {
+		!strings.HasPrefix(text("#subscribe-error"), "UNAUTHENTICATED: ") {
 		t.Fatalf("without a token: stream %s, error %q; want failed and unauthenticated", state, text("#subscribe-error"))
 	}
 
