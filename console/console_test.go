@@ -278,6 +278,34 @@ func TestStatsShutdown(t *testing.T) {
 	}
 }
 
+// TestStatsHead: HEAD /v1/stats answers the stream's headers and returns,
+// rather than stream samples nobody receives.
+func TestStatsHead(t *testing.T) {
+	h, err := console.New(console.Config{Metrics: metrics.New(nil), StatsInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown()
+	mux := http.NewServeMux()
+	h.Register(mux)
+	rec := httptest.NewRecorder()
+	served := make(chan struct{})
+	go func() {
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodHead, "/v1/stats", nil))
+		close(served)
+	}()
+	select {
+	case <-served:
+	case <-time.After(waitTimeout):
+		h.Shutdown()
+		<-served
+		t.Fatal("HEAD /v1/stats streamed until Shutdown")
+	}
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "text/event-stream" {
+		t.Errorf("HEAD /v1/stats = %d %q, want 200 text/event-stream", rec.Code, rec.Header().Get("Content-Type"))
+	}
+}
+
 // TestTokenCookie checks that the page names the configured cookie.
 func TestTokenCookie(t *testing.T) {
 	h, err := console.New(console.Config{Metrics: metrics.New(nil), TokenCookie: "my_token"})

@@ -137,9 +137,9 @@ func TestErrorShape(t *testing.T) {
 // TestHeadWhereGet: HEAD is served wherever GET is, SSE and REST alike, as
 // the Allow header of a 405 says.
 func TestHeadWhereGet(t *testing.T) {
-	s := startServer(t, nil)
+	s := startServer(t, func(c *serveConfig) { c.Console = true })
 	s.publish(t, "h", "", "x")
-	for _, path := range []string{"/v1/events?topic=h", "/v1/topics/h/events", "/v1/topics", "/v1/topics/h", "/v1/openapi.json"} {
+	for _, path := range []string{"/v1/events?topic=h", "/v1/topics/h/events", "/v1/topics", "/v1/topics/h", "/v1/openapi.json", "/v1/stats"} {
 		if a := s.request(t, http.MethodHead, path, ""); a.status != http.StatusOK || a.raw != "" {
 			t.Errorf("HEAD %s: HTTP %d %q, want 200 without a body", path, a.status, a.raw)
 		}
