@@ -63,6 +63,10 @@ func (s *Service) Gateway() (http.Handler, error) {
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitDefaultValues: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}),
+		// An escaped slash stays in its path segment, as http.ServeMux
+		// keeps it for the SSE routes: "a%2Fb" is the invalid topic
+		// "a/b" (400) on every route, not an unknown path (404).
+		runtime.WithUnescapingMode(runtime.UnescapingModeAllExceptSlash),
 		runtime.WithErrorHandler(func(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 			if b, ok := r.Body.(*limitedBody); ok && (b.exceeded || b.err != nil) {
 				closeAfterReply(w, r)
