@@ -256,3 +256,35 @@ func TestGatewayBodyLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayUnreadableBody: a body that ends before its declared length
+// (the client half-closed the connection) is answered 400 BODY_UNREADABLE
+// with a fixed message, not with the transport's error text.
+func TestGatewayUnreadableBody(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	conn, err := net.Dial("tcp", e.rest.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /v1/topics/ok/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"da")
+	conn.(*net.TCPConn).CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a truncated body: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Fatalf("body %q: %v", raw, err)
+	}
+	wantJSONError(t, resp.StatusCode, body, http.StatusBadRequest, 3, "")
+	if info := body["details"].([]any)[0].(map[string]any); info["reason"] != "BODY_UNREADABLE" {
+		t.Errorf("reason %v, want BODY_UNREADABLE", info["reason"])
+	}
+	if strings.Contains(string(raw), "EOF") || strings.Contains(string(raw), "127.0.0.1") {
+		t.Errorf("body %q reveals the transport's error", raw)
+	}
+}
