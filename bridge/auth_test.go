@@ -1,7 +1,6 @@
 package bridge_test
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"google.golang.org/grpc/codes"
 
 	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/bridge"
@@ -73,12 +73,11 @@ func TestAuthRefusals(t *testing.T) {
 			if !errors.As(err, &se) || se.StatusCode != tt.status {
 				t.Fatalf("Connect = %v, want status %d", err, tt.status)
 			}
-			var body struct {
-				Error struct{ Code, Message string } `json:"error"`
+			c := codes.Unauthenticated
+			if tt.status == http.StatusForbidden {
+				c = codes.PermissionDenied
 			}
-			if json.Unmarshal(se.Body, &body) != nil || body.Error.Code != tt.code || body.Error.Message == "" {
-				t.Fatalf("body %s, want code %s", se.Body, tt.code)
-			}
+			wantErrorBody(t, se.Body, c, strings.ToUpper(tt.code), "")
 			challenge := se.Header.Get("WWW-Authenticate")
 			if !strings.HasPrefix(challenge, "Bearer ") || (tt.bearerEr != "" && !strings.Contains(challenge, `error="`+tt.bearerEr+`"`)) {
 				t.Fatalf("WWW-Authenticate %q, want a Bearer challenge with error %q", challenge, tt.bearerEr)

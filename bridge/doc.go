@@ -82,13 +82,19 @@
 //
 // # Errors
 //
-// Problems found before a stream starts are answered with a JSON body
+// Problems found before a stream starts are answered in the one error shape
+// of ssebridge (package internal/apierror), the google.rpc.Status that the
+// REST gateway writes too:
 //
-//	{"error":{"code":"invalid_topic","message":"..."}}
+//	{"code":3,"message":"...","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"INVALID_TOPIC","domain":"ssebridge"},...]}
 //
-// and status 400 (codes invalid_topic, no_topics, too_many_topics), 503
-// (unavailable: the broker is closed) or 500 (internal; the message is
-// then only "internal error"). EventSource does not reconnect after these.
+// with the HTTP status mapped from the gRPC code as grpc-gateway maps it:
+// 400 (INVALID_ARGUMENT; reasons INVALID_TOPIC, NO_TOPICS, TOO_MANY_TOPICS,
+// with a BadRequest detail naming the field "topic"), 401 or 403 (with a
+// WWW-Authenticate challenge), 429 (RESOURCE_EXHAUSTED; TOO_MANY_STREAMS,
+// TOO_MANY_CLIENT_STREAMS, with Retry-After and a RetryInfo detail), 503
+// (UNAVAILABLE: the broker is closed) or 500 (INTERNAL; the message is then
+// only "internal error"). EventSource does not reconnect after these.
 // WriteError writes such a body for other HTTP code.
 //
 // # Encoding

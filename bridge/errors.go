@@ -1,11 +1,15 @@
 package bridge
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/ssebridge/ssebridge/auth"
+	"github.com/ssebridge/ssebridge/internal/apierror"
 	"github.com/ssebridge/ssebridge/pubsub"
 )
 
@@ -33,63 +37,63 @@ var (
 	ErrInvalidComment = errors.New("bridge: invalid comment")
 )
 
-// httpErrors maps errors found before a stream starts to HTTP statuses and
-// error codes. The first entry whose err matches (errors.Is) wins; an error
-// matching none is a 500 "internal". The messages of 4xx errors are the
-// errors' own texts, which name the bad value; 5xx errors are answered with
-// a fixed message.
+// httpErrors maps errors found before a stream starts to the status the
+// client receives (see package internal/apierror for its shape): a gRPC
+// code, whose HTTP status is the one grpc-gateway maps it to, an ErrorInfo
+// reason and, for bad input, the request field at fault. It is the one
+// place where the bridge's errors become HTTP answers, and it agrees with
+// the gRPC mapping of package server, so that a fault gets the same answer
+// on an SSE route and a REST one. The first entry whose err matches
+// (errors.Is) wins; an error matching none is INTERNAL. The messages of 4xx
+// errors are the errors' own texts, which name the bad value; 5xx errors
+// are answered with a fixed message.
 var httpErrors = []struct {
 	err    error
-	status int
-	code   string
+	code   codes.Code
+	reason string
+	field  string // "" for none
 }{
-	{pubsub.ErrInvalidTopic, http.StatusBadRequest, "invalid_topic"},
-	{pubsub.ErrNoTopics, http.StatusBadRequest, "no_topics"},
-	{ErrTooManyTopics, http.StatusBadRequest, "too_many_topics"},
-	{auth.ErrInvalidToken, http.StatusUnauthorized, "invalid_token"},
-	{auth.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
-	{auth.ErrForbidden, http.StatusForbidden, "forbidden"},
-	{ErrTooManyStreams, http.StatusTooManyRequests, "too_many_streams"},
-	{ErrTooManyClientStreams, http.StatusTooManyRequests, "too_many_client_streams"},
-	{pubsub.ErrClosed, http.StatusServiceUnavailable, "unavailable"},
+	{pubsub.ErrInvalidTopic, codes.InvalidArgument, "INVALID_TOPIC", "topic"},
+	{pubsub.ErrNoTopics, codes.InvalidArgument, "NO_TOPICS", "topic"},
+	{ErrTooManyTopics, codes.InvalidArgument, "TOO_MANY_TOPICS", "topic"},
+	{auth.ErrInvalidToken, codes.Unauthenticated, apierror.ReasonInvalidToken, ""},
+	{auth.ErrUnauthenticated, codes.Unauthenticated, apierror.ReasonUnauthenticated, ""},
+	{auth.ErrForbidden, codes.PermissionDenied, apierror.ReasonForbidden, ""},
+	{ErrTooManyStreams, codes.ResourceExhausted, "TOO_MANY_STREAMS", ""},
+	{ErrTooManyClientStreams, codes.ResourceExhausted, "TOO_MANY_CLIENT_STREAMS", ""},
+	{pubsub.ErrClosed, codes.Unavailable, "UNAVAILABLE", ""},
 }
 
-// httpError returns the status, code and client-facing message for err.
-func httpError(err error) (status int, code, msg string) {
+// errorStatus returns the status that answers err, an error found before
+// a stream starts.
+func errorStatus(err error) *status.Status {
 	for _, e := range httpErrors {
-		if errors.Is(err, e.err) {
-			if e.status >= 500 {
-				return e.status, e.code, http.StatusText(e.status)
-			}
-			return e.status, e.code, err.Error()
+		if !errors.Is(err, e.err) {
+			continue
 		}
+		if e.field != "" {
+			return apierror.BadRequest(e.reason, e.field, err.Error())
+		}
+		msg := err.Error()
+		if code := runtime.HTTPStatusFromCode(e.code); code >= 500 {
+			msg = http.StatusText(code)
+		}
+		return apierror.New(e.code, e.reason, msg)
 	}
-	return http.StatusInternalServerError, "internal", "internal error"
+	return apierror.New(codes.Internal, apierror.ReasonInternal, "internal error")
 }
 
-// errorBody is the JSON body of an error response.
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// WriteError writes an error response with the given HTTP status and the
-// JSON body
+// WriteError answers a request with the status of err in the
+// JSON shape of every ssebridge error (package internal/apierror), such as
 //
-//	{"error":{"code":"<code>","message":"<msg>"}}
+//	{"code":3,"message":"...","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"INVALID_TOPIC","domain":"ssebridge"},...]}
 //
-// where code is a short snake_case word such as "invalid_topic" and msg is
-// text for people. It must be called before anything else is written to w.
-func WriteError(w http.ResponseWriter, status int, code, msg string) {
-	b, _ := json.Marshal(errorBody{Error: errorDetail{Code: code, Message: msg}})
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+// with the HTTP status mapped from the code and, for 401 and 403, a
+// WWW-Authenticate challenge: bad input is 400 (INVALID_ARGUMENT naming
+// the field "topic"), refused credentials 401 or 403, limits 429
+// (RESOURCE_EXHAUSTED), a closed broker 503 (UNAVAILABLE), any other error
+// 500 (INTERNAL, with the message "internal error"). It must be called
+// before anything else is written to w.
+func WriteError(w http.ResponseWriter, err error) {
+	apierror.Write(w, 0, errorStatus(err))
 }

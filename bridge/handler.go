@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
 
 	"github.com/ssebridge/ssebridge/auth"
+	"github.com/ssebridge/ssebridge/internal/apierror"
 	"github.com/ssebridge/ssebridge/internal/hangup"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/pubsub"
@@ -94,6 +97,7 @@ type Handler struct {
 	auth         *auth.Authenticator // nil: open
 	limits       *streamLimits
 	retryAfter   string        // Retry-After of refusals over the limits, in seconds
+	retryDelay   time.Duration // the same, in the RetryInfo of their error bodies
 	maxAge       time.Duration // 0: unlimited
 	maxAgeJitter time.Duration // 0: none
 	log          *slog.Logger
@@ -166,7 +170,8 @@ func New(cfg Config) (*Handler, error) {
 	if h.metrics == nil {
 		h.metrics = metrics.New(nil)
 	}
-	h.retryAfter = strconv.Itoa(max(1, int(orDefault(cfg.Retry, DefaultRetry).Seconds())))
+	h.retryDelay = time.Duration(max(1, int(orDefault(cfg.Retry, DefaultRetry).Seconds()))) * time.Second
+	h.retryAfter = strconv.Itoa(int(h.retryDelay / time.Second))
 	if retry := orDefault(cfg.Retry, DefaultRetry); retry >= 0 {
 		h.head = AppendRetry(nil, retry)
 	}
@@ -290,8 +295,12 @@ func resumeCursor(r *http.Request) string {
 
 // writeError answers a request that failed before its stream started.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	status, code, msg := httpError(err)
-	switch {
+	st := errorStatus(err)
+	if st.Code() == codes.ResourceExhausted {
+		st = apierror.New(st.Code(), apierror.Reason(st), st.Message(), apierror.RetryAfter(h.retryDelay))
+	}
+	reason := strings.ToLower(apierror.Reason(st))
+	switch status := apierror.HTTPStatus(st); {
 	case r.Context().Err() != nil:
 		h.log.Debug("sse request ended before its stream started", "path", r.URL.Path, "error", err)
 	case status >= 500 && status != http.StatusServiceUnavailable:
@@ -299,26 +308,10 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case status >= 500:
 		h.log.Warn("sse request refused", "path", r.URL.Path, "error", err)
 	default:
-		h.metrics.Rejected.WithLabelValues(metrics.SSE, code).Inc()
-		h.log.Debug("sse request rejected", "path", r.URL.Path, "code", code, "error", err)
+		h.metrics.Rejected.WithLabelValues(metrics.SSE, reason).Inc()
+		h.log.Debug("sse request rejected", "path", r.URL.Path, "reason", reason, "error", err)
 	}
-	switch status {
-	case http.StatusUnauthorized, http.StatusForbidden:
-		w.Header().Set("WWW-Authenticate", wwwAuthenticate(code))
-	}
-	WriteError(w, status, code, msg)
-}
-
-// wwwAuthenticate returns the WWW-Authenticate challenge (RFC 6750) for a
-// 401 or 403 error code.
-func wwwAuthenticate(code string) string {
-	switch code {
-	case "invalid_token":
-		return `Bearer realm="ssebridge", error="invalid_token"`
-	case "forbidden":
-		return `Bearer realm="ssebridge", error="insufficient_scope"`
-	}
-	return `Bearer realm="ssebridge"`
+	apierror.Write(w, 0, st)
 }
 
 func (h *Handler) shuttingDown() bool {

@@ -15,8 +15,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ssebridge/ssebridge/bridge"
+	"github.com/ssebridge/ssebridge/internal/apierror"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/internal/ssetest"
 	"github.com/ssebridge/ssebridge/pubsub"
@@ -407,17 +410,9 @@ func TestRejectedRequests(t *testing.T) {
 			if se.StatusCode != http.StatusBadRequest || se.Header.Get("Content-Type") != "application/json" {
 				t.Errorf("status %d, Content-Type %q; want 400 application/json", se.StatusCode, se.Header.Get("Content-Type"))
 			}
-			var body struct {
-				Error struct {
-					Code    string `json:"code"`
-					Message string `json:"message"`
-				} `json:"error"`
-			}
-			if err := json.Unmarshal(se.Body, &body); err != nil {
-				t.Fatalf("body %q: %v", se.Body, err)
-			}
-			if body.Error.Code != tt.code || !strings.Contains(body.Error.Message, tt.messageHas) {
-				t.Errorf("error = %+v, want code %q and a message with %q", body.Error, tt.code, tt.messageHas)
+			st := wantErrorBody(t, se.Body, codes.InvalidArgument, strings.ToUpper(tt.code), "topic")
+			if !strings.Contains(st.Message(), tt.messageHas) {
+				t.Errorf("message %q, want one with %q", st.Message(), tt.messageHas)
 			}
 			if got := testutil.ToFloat64(f.metrics.Rejected.WithLabelValues(metrics.SSE, tt.code)); got != tt.rejectCount {
 				t.Errorf("rejected{%s} = %v, want %v", tt.code, got, tt.rejectCount)
@@ -432,14 +427,31 @@ func TestRejectedRequests(t *testing.T) {
 	f.logs.assertNotLogged(t, secret)
 }
 
+// wantErrorBody checks an error body: a google.rpc.Status in JSON with the
+// gRPC code c, an ErrorInfo with reason in the domain "ssebridge" and, when
+// field is not "", a BadRequest violation of field.
+func wantErrorBody(t *testing.T, body []byte, c codes.Code, reason, field string) *status.Status {
+	t.Helper()
+	st, err := apierror.Parse(body)
+	if err != nil {
+		t.Fatalf("body %q is not a google.rpc.Status: %v", body, err)
+	}
+	if st.Code() != c || apierror.Reason(st) != reason || apierror.Field(st) != field || st.Message() == "" {
+		t.Fatalf("body %s: code %v, reason %q, field %q; want %v, %q, %q and a message",
+			body, st.Code(), apierror.Reason(st), apierror.Field(st), c, reason, field)
+	}
+	return st
+}
+
 func TestMaxTopics(t *testing.T) {
 	f := newFixture(t, setup{Bridge: bridge.Config{MaxTopics: 2}})
 	f.connect(t, "/v1/events?topic=a&topic=b&topic=a", nil) // two distinct topics
 	_, err := ssetest.Connect(testContext(t), f.srv.URL+"/v1/events?topic=a&topic=b&topic=c", nil)
 	var se *ssetest.StatusError
-	if !errors.As(err, &se) || se.StatusCode != http.StatusBadRequest || !strings.Contains(string(se.Body), "too_many_topics") {
-		t.Errorf("three topics with MaxTopics 2: %v", err)
+	if !errors.As(err, &se) || se.StatusCode != http.StatusBadRequest {
+		t.Fatalf("three topics with MaxTopics 2: %v", err)
 	}
+	wantErrorBody(t, se.Body, codes.InvalidArgument, "TOO_MANY_TOPICS", "topic")
 }
 
 func TestBrokerErrors(t *testing.T) {
@@ -454,9 +466,10 @@ func TestBrokerErrors(t *testing.T) {
 		// ... and new ones are refused.
 		_, err := ssetest.Connect(testContext(t), f.srv.URL+"/v1/events?topic=t", nil)
 		var se *ssetest.StatusError
-		if !errors.As(err, &se) || se.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(se.Body), `"code":"unavailable"`) {
-			t.Errorf("Connect after the broker closed = %v, want a 503 unavailable", err)
+		if !errors.As(err, &se) || se.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("Connect after the broker closed = %v, want a 503", err)
 		}
+		wantErrorBody(t, se.Body, codes.Unavailable, "UNAVAILABLE", "")
 	})
 	t.Run("internal", func(t *testing.T) {
 		f := newFixture(t, setup{Bridge: bridge.Config{Broker: failingBroker{}}})
@@ -465,8 +478,8 @@ func TestBrokerErrors(t *testing.T) {
 		if !errors.As(err, &se) || se.StatusCode != http.StatusInternalServerError {
 			t.Fatalf("Connect = %v, want a 500", err)
 		}
-		if want := `{"error":{"code":"internal","message":"internal error"}}` + "\n"; string(se.Body) != want {
-			t.Errorf("body = %q, want %q", se.Body, want)
+		if st := wantErrorBody(t, se.Body, codes.Internal, "INTERNAL", ""); st.Message() != "internal error" || len(st.Details()) != 1 {
+			t.Errorf("body %s, want only the message \"internal error\" and the reason", se.Body)
 		}
 		f.logs.wait(t, "the real error logged", func(r logRecord) bool {
 			return r.Msg == "sse request failed" && strings.Contains(r.Attrs["error"], "disk on fire")

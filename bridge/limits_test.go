@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc/codes"
 
 	"github.com/ssebridge/ssebridge/bridge"
 	"github.com/ssebridge/ssebridge/internal/metrics"
@@ -20,9 +21,7 @@ func wantRefused(t *testing.T, f *fixture, header http.Header, code string) {
 	if !errors.As(err, &se) || se.StatusCode != http.StatusTooManyRequests || se.Header.Get("Retry-After") == "" {
 		t.Fatalf("Connect = %v, want 429 with Retry-After", err)
 	}
-	if !strings.Contains(string(se.Body), `"code":"`+code+`"`) {
-		t.Fatalf("body %s, want code %s", se.Body, code)
-	}
+	wantErrorBody(t, se.Body, codes.ResourceExhausted, strings.ToUpper(code), "")
 }
 
 func TestMaxStreams(t *testing.T) {

@@ -13,7 +13,10 @@ import (
 	"time"
 	"unicode"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/ssebridge/ssebridge/auth"
+	"github.com/ssebridge/ssebridge/internal/apierror"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 )
 
@@ -159,12 +162,13 @@ func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request) {
 	w.Write(h.index)
 }
 
-// assetServer serves the embedded files. Directories are not listed.
+// assetServer serves the embedded files. Directories are not listed; a
+// missing file is a 404 in the API's error shape.
 func (h *Handler) assetServer() http.Handler {
 	files := http.FileServerFS(h.assets)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
-			http.NotFound(w, r)
+		if info, err := fs.Stat(h.assets, r.URL.Path); err != nil || info.IsDir() {
+			apierror.Write(w, 0, apierror.New(codes.NotFound, apierror.ReasonNotFound, "no console file "+r.URL.Path))
 			return
 		}
 		setAssetHeaders(w.Header())

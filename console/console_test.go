@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ssebridge/ssebridge/console"
+	"github.com/ssebridge/ssebridge/internal/apierror"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/internal/ssetest"
 )
@@ -112,8 +113,10 @@ func TestAssets(t *testing.T) {
 		}
 	}
 	for _, path := range []string{"/console/", "/console/missing.js", "/console/assets/console.js"} {
-		if resp, _ := get(path); resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s = %d, want 404", path, resp.StatusCode)
+		resp, body := get(path)
+		st, err := apierror.Parse([]byte(body))
+		if resp.StatusCode != http.StatusNotFound || err != nil || apierror.Reason(st) != apierror.ReasonNotFound {
+			t.Errorf("GET %s = %d %q, want 404 NOT_FOUND in the API's error shape", path, resp.StatusCode, body)
 		}
 	}
 	for _, path := range []string{"/index.html", "/nothing"} {
@@ -272,6 +275,34 @@ func TestStatsShutdown(t *testing.T) {
 	b, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK || len(b) != 0 {
 		t.Fatalf("stats stream after Shutdown = %d %q %v, want 200 and an empty body", resp.StatusCode, b, err)
+	}
+}
+
+// TestStatsHead: HEAD /v1/stats answers the stream's headers and returns,
+// rather than stream samples nobody receives.
+func TestStatsHead(t *testing.T) {
+	h, err := console.New(console.Config{Metrics: metrics.New(nil), StatsInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown()
+	mux := http.NewServeMux()
+	h.Register(mux)
+	rec := httptest.NewRecorder()
+	served := make(chan struct{})
+	go func() {
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodHead, "/v1/stats", nil))
+		close(served)
+	}()
+	select {
+	case <-served:
+	case <-time.After(waitTimeout):
+		h.Shutdown()
+		<-served
+		t.Fatal("HEAD /v1/stats streamed until Shutdown")
+	}
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "text/event-stream" {
+		t.Errorf("HEAD /v1/stats = %d %q, want 200 text/event-stream", rec.Code, rec.Header().Get("Content-Type"))
 	}
 }
 

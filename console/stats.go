@@ -263,6 +263,9 @@ func (h *Handler) serveStats(w http.ResponseWriter, r *http.Request) {
 	defer deadline()
 	deadline()
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return // the headers are the whole answer
+	}
 	if err := rc.Flush(); err != nil {
 		h.log.Debug("stats stream: flushing the headers", "err", err)
 		return

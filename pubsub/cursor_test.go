@@ -77,6 +77,26 @@ func TestValidateTopic(t *testing.T) {
 	}
 }
 
+// TestValidateTopicNamesTheCharacter: the error names the offending
+// character as the client wrote it, whole, for multi-byte runes too.
+func TestValidateTopicNamesTheCharacter(t *testing.T) {
+	tests := []struct{ name, want string }{
+		{"café", `"café": character 'é' at byte 3 is not allowed`},
+		{"日本", `"日本": character '日' at byte 0 is not allowed`},
+		{"a b", `"a b": character ' ' at byte 1 is not allowed`},
+		{"a\nb", `"a\nb": character '\n' at byte 1 is not allowed`},
+		{"ab\xff", `"ab\xff": invalid UTF-8 byte 0xff at byte 2`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := pubsub.ValidateTopic(tt.name)
+			if !errors.Is(err, pubsub.ErrInvalidTopic) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ValidateTopic(%q) = %v, want an error containing %s", tt.name, err, tt.want)
+			}
+		})
+	}
+}
+
 func TestValidateType(t *testing.T) {
 	for _, ok := range []string{"", "created", "order.created", "ünïcode ok", strings.Repeat("t", 128)} {
 		if err := pubsub.ValidateType(ok); err != nil {

@@ -44,8 +44,8 @@ func ValidateTopic(name string) error {
 			c == '_', c == '-', c == ':', c == '@', c == '=':
 			segment++
 		default:
-			return fmt.Errorf("%w: %q: character %q at byte %d is not allowed (use A-Z a-z 0-9 _ - : @ = and dots between segments)",
-				ErrInvalidTopic, name, rune(c), i)
+			return fmt.Errorf("%w: %q: %s at byte %d is not allowed (use A-Z a-z 0-9 _ - : @ = and dots between segments)",
+				ErrInvalidTopic, name, describeChar(name[i:]), i)
 		}
 	}
 	if segment == 0 {
@@ -119,6 +119,16 @@ func ValidateTopics(topics []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// describeChar names the character that s starts with: the whole rune, not
+// its first byte, or the byte when s does not start with valid UTF-8.
+func describeChar(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError && size <= 1 {
+		return fmt.Sprintf("invalid UTF-8 byte 0x%02x", s[0])
+	}
+	return fmt.Sprintf("character %q", r)
 }
 
 func checkText(s string) error {

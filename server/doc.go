@@ -8,19 +8,25 @@
 //	...
 //	gs := svc.NewGRPCServer()
 //	go gs.Serve(lis)
-//	rest, err := svc.Gateway() // an http.Handler for /v1/topics...
+//	rest, err := svc.Gateway() // an http.Handler for the routes of GatewayRoutes()
 //	...
 //	svc.Shutdown()   // health NOT_SERVING, open streams end with UNAVAILABLE
 //	gs.GracefulStop() // bounded by a timeout, then gs.Stop()
 //
 // # Errors
 //
-// Domain errors are mapped to gRPC statuses in one place (errors.go). Bad
-// input is INVALID_ARGUMENT with a google.rpc.BadRequest detail naming the
-// offending request field ("topic", "topics", "type", "idempotency_key" or
-// "data"); a missing topic, and one the caller may not read (GetTopic
-// never tells them apart), is NOT_FOUND; a closed broker, a subscriber that
-// fell behind and a server that is shutting down are UNAVAILABLE; any other
+// Domain errors are mapped to gRPC statuses in one place (errors.go). Every
+// status carries a google.rpc.ErrorInfo detail (domain "ssebridge") whose
+// reason is the machine-readable code, the one error shape of package
+// internal/apierror that REST clients receive in JSON too. Bad input is
+// INVALID_ARGUMENT with a google.rpc.BadRequest detail naming the offending
+// request field ("topic", "topics", "type", "idempotency_key" or "data");
+// a missing topic, and one the caller may not read (GetTopic never tells
+// them apart), is NOT_FOUND (TOPIC_NOT_FOUND); refused credentials are
+// UNAUTHENTICATED (INVALID_TOKEN, UNAUTHENTICATED) or PERMISSION_DENIED
+// (FORBIDDEN), from whose reasons the REST gateway builds its
+// WWW-Authenticate challenges; a closed broker, a subscriber that fell
+// behind and a server that is shutting down are UNAVAILABLE; any other
 // error reaches the client only as INTERNAL "internal error" and is logged.
 //
 // # Streams

@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/ssebridge/ssebridge/auth"
+	"github.com/ssebridge/ssebridge/internal/apierror"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/pubsub"
 )
@@ -90,42 +90,41 @@ func badInput(err error) (field, reason string, ok bool) {
 
 // status maps err, returned by this package's checks, by the broker or by
 // the stream, to the status the client receives. It is the one place where
-// errors become gRPC codes. Bad input is counted in metrics.Rejected;
+// errors become gRPC codes. Every status it makes carries an ErrorInfo
+// detail whose reason is the error's machine-readable code (package
+// internal/apierror), so that REST clients, and the WWW-Authenticate
+// challenge, read the same reason as gRPC clients. Bad input is counted in metrics.Rejected;
 // errors the client cannot act on are logged and hidden behind "internal
 // error". method names the RPC in the log.
 func (s *Service) status(method string, err error) *status.Status {
 	if field, reason, ok := badInput(err); ok {
 		s.metrics.Rejected.WithLabelValues(metrics.GRPC, reason).Inc()
-		return badRequest(field, err.Error())
+		return apierror.BadRequest(strings.ToUpper(reason), field, err.Error())
 	}
 	if rl, ok := errors.AsType[*rateLimitedError](err); ok {
 		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "rate_limited").Inc()
-		st, derr := status.New(codes.ResourceExhausted, rl.Error()).WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(rl.retryAfter)})
-		if derr != nil {
-			return status.New(codes.ResourceExhausted, rl.Error())
-		}
-		return st
+		return apierror.New(codes.ResourceExhausted, "RATE_LIMITED", rl.Error(), apierror.RetryAfter(rl.retryAfter))
 	}
 	switch {
 	case errors.Is(err, auth.ErrInvalidToken):
 		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "invalid_token").Inc()
-		return status.New(codes.Unauthenticated, err.Error())
+		return apierror.New(codes.Unauthenticated, apierror.ReasonInvalidToken, err.Error())
 	case errors.Is(err, auth.ErrUnauthenticated):
 		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "unauthenticated").Inc()
-		return status.New(codes.Unauthenticated, err.Error())
+		return apierror.New(codes.Unauthenticated, apierror.ReasonUnauthenticated, err.Error())
 	case errors.Is(err, auth.ErrForbidden):
 		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "forbidden").Inc()
-		return status.New(codes.PermissionDenied, err.Error())
+		return apierror.New(codes.PermissionDenied, apierror.ReasonForbidden, err.Error())
 	case errors.Is(err, errCredentialExpired):
-		return status.New(codes.Unauthenticated, msgExpired)
+		return apierror.New(codes.Unauthenticated, "CREDENTIAL_EXPIRED", msgExpired)
 	case errors.Is(err, pubsub.ErrTopicNotFound):
-		return status.New(codes.NotFound, err.Error())
+		return apierror.New(codes.NotFound, "TOPIC_NOT_FOUND", err.Error())
 	case errors.Is(err, errShuttingDown):
-		return status.New(codes.Unavailable, msgShuttingDown)
+		return apierror.New(codes.Unavailable, "SHUTTING_DOWN", msgShuttingDown)
 	case errors.Is(err, pubsub.ErrSlowSubscriber):
-		return status.New(codes.Unavailable, msgSlow)
+		return apierror.New(codes.Unavailable, "SLOW_SUBSCRIBER", msgSlow)
 	case errors.Is(err, pubsub.ErrClosed):
-		return status.New(codes.Unavailable, msgClosed)
+		return apierror.New(codes.Unavailable, "UNAVAILABLE", msgClosed)
 	case errors.Is(err, context.Canceled):
 		return status.New(codes.Canceled, context.Canceled.Error())
 	case errors.Is(err, context.DeadlineExceeded):
@@ -137,24 +136,10 @@ func (s *Service) status(method string, err error) *status.Status {
 		return st
 	}
 	s.log.Error("internal error", "method", method, "err", err)
-	return status.New(codes.Internal, "internal error")
+	return apierror.New(codes.Internal, apierror.ReasonInternal, "internal error")
 }
 
 // statusError is status(method, err) as an error.
 func (s *Service) statusError(method string, err error) error {
 	return s.status(method, err).Err()
-}
-
-// badRequest is an INVALID_ARGUMENT status with a google.rpc.BadRequest
-// detail naming field.
-func badRequest(field, msg string) *status.Status {
-	st := status.New(codes.InvalidArgument, msg)
-	detailed, err := st.WithDetails(&errdetails.BadRequest{
-		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}},
-	})
-	if err != nil {
-		// Only a detail that cannot be marshalled fails; keep the message.
-		return st
-	}
-	return detailed
 }

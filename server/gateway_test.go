@@ -1,13 +1,17 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -55,10 +59,17 @@ func wantJSONError(t *testing.T, status int, body map[string]any, wantStatus int
 	if msg, _ := body["message"].(string); msg == "" {
 		t.Errorf("error body %v has no message", body)
 	}
+	details, _ := body["details"].([]any)
+	if len(details) == 0 {
+		details = []any{nil}
+	}
+	if info, _ := details[0].(map[string]any); info["@type"] != "type.googleapis.com/google.rpc.ErrorInfo" ||
+		info["domain"] != "ssebridge" || info["reason"] == "" {
+		t.Errorf("error body %v does not start with an ErrorInfo of domain ssebridge", body)
+	}
 	if field == "" {
 		return
 	}
-	details, _ := body["details"].([]any)
 	for _, d := range details {
 		d, _ := d.(map[string]any)
 		if d["@type"] != "type.googleapis.com/google.rpc.BadRequest" {
@@ -188,5 +199,92 @@ func TestGatewayBadRequests(t *testing.T) {
 	status, body := e.call(t, http.MethodGet, "/v1/topics", nil)
 	if topics, _ := body["topics"].([]any); status != http.StatusOK || len(topics) != 0 {
 		t.Errorf("GET /v1/topics: HTTP %d %v, want no topics", status, body)
+	}
+}
+
+// TestGatewayBodyLimit: the limit is on the data, whatever its encoding.
+// Data of exactly MaxDataBytes written entirely in \u escapes (as Python's
+// json.dumps writes non-ASCII text, or a client escaping everything) is
+// published; one byte more is refused naming the field; a body over the
+// REST cap is refused with 413 before it is read.
+func TestGatewayBodyLimit(t *testing.T) {
+	// Large enough that the escapes, not the 64 KiB of overhead, decide.
+	const limit = 64 << 10
+	e := newEnv(t, envConfig{server: server.Config{MaxDataBytes: limit}})
+	escaped := func(n int) string { return `{"data":"` + strings.Repeat(`\u0078`, n) + `"}` }
+	// U+1F600 is 4 bytes of UTF-8 and a 12-byte surrogate pair in JSON.
+	pairs := func(n int) string { return `{"data":"` + strings.Repeat(`\ud83d\ude00`, n) + `"}` }
+
+	for name, body := range map[string]string{"ASCII, all escaped": escaped(limit), "surrogate pairs": pairs(limit / 4)} {
+		status, got := e.call(t, http.MethodPost, "/v1/topics/ok/events", strings.NewReader(body))
+		if status != http.StatusOK {
+			t.Errorf("%s, %d bytes of data in a %d-byte body: HTTP %d %v, want 200", name, limit, len(body), status, got)
+		}
+	}
+	for name, body := range map[string]string{"ASCII, all escaped": escaped(limit + 1), "surrogate pairs": pairs(limit/4 + 1)} {
+		status, got := e.call(t, http.MethodPost, "/v1/topics/ok/events", strings.NewReader(body))
+		wantJSONError(t, status, got, http.StatusBadRequest, 3, "data")
+		if msg, _ := got["message"].(string); !strings.Contains(msg, "data is") {
+			t.Errorf("%s, over the limit: message %q, want the data's size", name, msg)
+		}
+	}
+
+	// Over the cap: the answer comes before the body, which never does.
+	bodyCap := 6*limit + 64<<10
+	for name, head := range map[string]string{
+		"declared length": fmt.Sprintf("Content-Length: %d\r\n\r\n", bodyCap+1),
+		"chunked":         fmt.Sprintf("Transfer-Encoding: chunked\r\n\r\n%x\r\n{\"data\":\"%s\r\n", bodyCap+1, strings.Repeat("x", bodyCap-8)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", e.rest.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			io.WriteString(conn, "POST /v1/topics/ok/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+head)
+			conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer before the body ends: %v", err)
+			}
+			defer resp.Body.Close()
+			var body map[string]any
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatal(err)
+			}
+			wantJSONError(t, resp.StatusCode, body, http.StatusRequestEntityTooLarge, 3, "data")
+		})
+	}
+}
+
+// TestGatewayUnreadableBody: a body that ends before its declared length
+// (the client half-closed the connection) is answered 400 BODY_UNREADABLE
+// with a fixed message, not with the transport's error text.
+func TestGatewayUnreadableBody(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	conn, err := net.Dial("tcp", e.rest.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /v1/topics/ok/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"da")
+	conn.(*net.TCPConn).CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a truncated body: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Fatalf("body %q: %v", raw, err)
+	}
+	wantJSONError(t, resp.StatusCode, body, http.StatusBadRequest, 3, "")
+	if info := body["details"].([]any)[0].(map[string]any); info["reason"] != "BODY_UNREADABLE" {
+		t.Errorf("reason %v, want BODY_UNREADABLE", info["reason"])
+	}
+	if strings.Contains(string(raw), "EOF") || strings.Contains(string(raw), "127.0.0.1") {
+		t.Errorf("body %q reveals the transport's error", raw)
 	}
 }

@@ -146,12 +146,11 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// messageLimit is the largest request accepted by the transports, gRPC
-// messages and REST bodies alike: twice the data limit plus overhead. Data
-// up to twice the limit thus reaches Publish and gets its clear error
-// naming the field; room for JSON escaping of quotes, backslashes and
-// newlines comes with it. Anything larger is refused by the transport
-// (RESOURCE_EXHAUSTED in gRPC, 413 in REST) before it is read whole.
+// messageLimit is the largest gRPC request accepted: twice the data limit
+// plus overhead. Data up to twice the limit thus reaches Publish and gets
+// its clear error naming the field. Anything larger is refused by the
+// transport (RESOURCE_EXHAUSTED) before it is read whole. REST bodies have
+// their own limit (bodyLimit), for JSON's escapes.
 func (s *Service) messageLimit() int {
 	return 2*s.maxData + messageOverhead
 }

@@ -2,7 +2,9 @@
 // gen/openapi describes the REST mapping of ssebridge.v1.EventService as the
 // server serves it: every google.api.http rule of the API, and nothing
 // else, with its path parameters, body and response schemas, under the
-// JSON field names the gateway writes (proto names, see server/gateway.go).
+// JSON field names the gateway writes (proto names, see server/gateway.go);
+// and that the document served at GET /v1/openapi.json keeps it unchanged
+// and adds the SSE routes.
 package openapi_test
 
 import (
@@ -18,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/ssebridge/ssebridge"
 	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
 )
 
@@ -295,4 +298,66 @@ func checkProperties(t *testing.T, s schema, names []string, where string) bool 
 		return false
 	}
 	return true
+}
+
+// TestServedDocument checks the document the server serves at GET
+// /v1/openapi.json (ssebridge.OpenAPI): the generated REST mapping,
+// unchanged, plus the SSE routes, with every reference resolvable.
+// cmd/ssebridge's TestOpenAPIServed checks it against the running server's
+// routes.
+func TestServedDocument(t *testing.T) {
+	served, err := ssebridge.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc, generated map[string]any
+	if err := json.Unmarshal(served, &doc); err != nil {
+		t.Fatalf("the served document does not parse: %v", err)
+	}
+	raw, err := os.ReadFile(documentPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &generated); err != nil {
+		t.Fatal(err)
+	}
+	if doc["swagger"] != "2.0" {
+		t.Fatalf("swagger %v, want 2.0", doc["swagger"])
+	}
+	paths := doc["paths"].(map[string]any)
+	for path, ops := range generated["paths"].(map[string]any) {
+		for method, op := range ops.(map[string]any) {
+			got, _ := json.Marshal(paths[path].(map[string]any)[method])
+			want, _ := json.Marshal(op)
+			if string(got) != string(want) {
+				t.Errorf("%s %s differs from the generated document", strings.ToUpper(method), path)
+			}
+		}
+	}
+	for _, sse := range []string{"/v1/events", "/v1/topics/{topic}/events"} {
+		if op, _ := paths[sse].(map[string]any)["get"].(map[string]any); op == nil {
+			t.Errorf("GET %s is not in the served document", sse)
+		}
+	}
+	// Every reference resolves.
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				section, name, _ := strings.Cut(strings.TrimPrefix(ref, "#/"), "/")
+				if s, _ := doc[section].(map[string]any); s[name] == nil {
+					t.Errorf("unresolvable reference %q", ref)
+				}
+			}
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(doc)
 }

@@ -135,7 +135,11 @@ class GeneratedClientTest(unittest.TestCase):
         self.assertIsNotNone(details, "INVALID_ARGUMENT carries a google.rpc.Status")
         status = status_pb2.Status.FromString(details)
         self.assertEqual(status.code, grpc.StatusCode.INVALID_ARGUMENT.value[0])
-        self.assertEqual([d.type_url for d in status.details], ["type.googleapis.com/google.rpc.BadRequest"])
+        self.assertEqual([d.type_url for d in status.details],
+                         ["type.googleapis.com/google.rpc.ErrorInfo", "type.googleapis.com/google.rpc.BadRequest"])
+        # google/rpc/error_details.proto is not generated: find the reason in
+        # the ErrorInfo's bytes.
+        self.assertIn(b"INVALID_TOPIC", status.details[0].value)
 
         with self.assertRaises(grpc.RpcError) as caught:
             self.stub.GetTopic(events_pb2.GetTopicRequest(topic="py.never"), timeout=CALL_TIMEOUT)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ssebridge/ssebridge/console"
 	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
+	"github.com/ssebridge/ssebridge/internal/apierror"
 	"github.com/ssebridge/ssebridge/internal/browsertest"
 	"github.com/ssebridge/ssebridge/internal/ssetest"
 )
@@ -35,7 +36,7 @@ func TestConsoleRoutes(t *testing.T) {
 	}
 	for _, path := range []string{"/nothing", "/index.html"} {
 		code, body = s.do(t, http.MethodGet, path, nil)
-		if e, _ := body["error"].(map[string]any); code != http.StatusNotFound || e["code"] != "not_found" {
+		if code != http.StatusNotFound || reasonOf(body) != apierror.ReasonNotFound {
 			t.Errorf("GET %s = %d %v, want the JSON 404", path, code, body)
 		}
 	}
@@ -261,7 +262,7 @@ func TestConsoleWithTokens(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#subscribe")),
 		until(`!document.querySelector('#subscribe-error').hidden`))
 	if state := evalJS[string](t, ctx, `document.querySelector('#stream-status').dataset.state`); state != "failed" ||
-		!strings.HasPrefix(text("#subscribe-error"), "unauthenticated: ") {
+		!strings.HasPrefix(text("#subscribe-error"), "UNAUTHENTICATED: ") {
 		t.Fatalf("without a token: stream %s, error %q; want failed and unauthenticated", state, text("#subscribe-error"))
 	}
 

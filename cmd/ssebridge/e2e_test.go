@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
+	"github.com/ssebridge/ssebridge/internal/apierror"
 	"github.com/ssebridge/ssebridge/internal/ssetest"
 )
 
@@ -435,11 +436,11 @@ func TestBadInput(t *testing.T) {
 	})
 	watcher := s.sse(t, "/v1/topics/ok/events", "")
 
-	sseCases := []struct{ path, code string }{
-		{"/v1/events", "no_topics"},
-		{"/v1/events?topic=a%20b", "invalid_topic"},
-		{"/v1/events?topic=a&topic=b&topic=c", "too_many_topics"},
-		{"/v1/topics/a..b/events", "invalid_topic"},
+	sseCases := []struct{ path, reason string }{
+		{"/v1/events", "NO_TOPICS"},
+		{"/v1/events?topic=a%20b", "INVALID_TOPIC"},
+		{"/v1/events?topic=a&topic=b&topic=c", "TOO_MANY_TOPICS"},
+		{"/v1/topics/a..b/events", "INVALID_TOPIC"},
 	}
 	for _, tc := range sseCases {
 		_, err := ssetest.Connect(context.Background(), s.httpURL+tc.path, nil)
@@ -448,11 +449,8 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("GET %s: %v, want a 400 JSON error", tc.path, err)
 			continue
 		}
-		var body struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if err := json.Unmarshal(se.Body, &body); err != nil || body.Error.Code != tc.code || body.Error.Message == "" {
-			t.Errorf("GET %s: body %s, want code %s and a message", tc.path, se.Body, tc.code)
+		if st, err := apierror.Parse(se.Body); err != nil || apierror.Reason(st) != tc.reason || apierror.Field(st) != "topic" || st.Message() == "" {
+			t.Errorf("GET %s: body %s, want reason %s, field topic and a message", tc.path, se.Body, tc.reason)
 		}
 	}
 
@@ -495,7 +493,7 @@ func TestBadInput(t *testing.T) {
 	if code, body := s.do(t, http.MethodGet, "/v1/topics/missing", nil); code != http.StatusNotFound || body["message"] == "" {
 		t.Errorf("GET missing topic: %d %v", code, body)
 	}
-	if code, body := s.do(t, http.MethodGet, "/nowhere", nil); code != http.StatusNotFound || body["error"] == nil {
+	if code, body := s.do(t, http.MethodGet, "/nowhere", nil); code != http.StatusNotFound || reasonOf(body) != apierror.ReasonNotFound {
 		t.Errorf("GET /nowhere: %d %v", code, body)
 	}
 	if n := s.metric(t, `ssebridge_requests_rejected_total{reason="invalid_topic",transport="sse"}`); n != 2 {
@@ -542,9 +540,8 @@ func TestInternalAddr(t *testing.T) {
 		t.Fatal("the harness gave the internal endpoints no listener of their own")
 	}
 
-	// Under /v1/ the REST gateway answers, in its own JSON.
 	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/", "/v1/stats"} {
-		if code, body := s.do(t, http.MethodGet, path, nil); code != http.StatusNotFound || (body["error"] == nil && body["message"] == nil) {
+		if code, body := s.do(t, http.MethodGet, path, nil); code != http.StatusNotFound || reasonOf(body) != apierror.ReasonNotFound {
 			t.Errorf("public GET %s: %d %v, want 404 with a JSON error", path, code, body)
 		}
 	}
@@ -568,7 +565,7 @@ func TestInternalAddr(t *testing.T) {
 	if code, body := s.doAt(t, s.opsURL, http.MethodGet, "/", nil); code != http.StatusOK || !strings.Contains(body["raw"].(string), "<html") {
 		t.Errorf("internal GET / (the console): %d", code)
 	}
-	if code, body := s.doAt(t, s.opsURL, http.MethodGet, "/nowhere", nil); code != http.StatusNotFound || body["error"] == nil {
+	if code, body := s.doAt(t, s.opsURL, http.MethodGet, "/nowhere", nil); code != http.StatusNotFound || reasonOf(body) != apierror.ReasonNotFound {
 		t.Errorf("internal GET /nowhere: %d %v, want 404 with a JSON error", code, body)
 	}
 	// The console there uses the API on its own origin.

@@ -399,7 +399,7 @@ func TestLimits(t *testing.T) {
 
 	t.Run("streams per client", func(t *testing.T) {
 		_, err := ssetest.Connect(context.Background(), s.httpURL+"/v1/events?topic=w", nil)
-		if se, ok := errors.AsType[*ssetest.StatusError](err); !ok || se.StatusCode != 429 || se.Header.Get("Retry-After") == "" || !strings.Contains(string(se.Body), "too_many_client_streams") {
+		if se, ok := errors.AsType[*ssetest.StatusError](err); !ok || se.StatusCode != 429 || se.Header.Get("Retry-After") == "" || !strings.Contains(string(se.Body), "TOO_MANY_CLIENT_STREAMS") {
 			t.Fatalf("third stream of one client: %v", err)
 		}
 	})

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/ssebridge/ssebridge"
 	"github.com/ssebridge/ssebridge/bridge"
 	"github.com/ssebridge/ssebridge/console"
 	"github.com/ssebridge/ssebridge/internal/metrics"
@@ -106,14 +107,25 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		return fmt.Errorf("creating the web console: %w", err)
 	}
 
+	openAPI, err := ssebridge.OpenAPI()
+	if err != nil {
+		return err
+	}
+
 	var shuttingDown atomic.Bool
 	// The public mux serves event streams and the REST API. The operator's
 	// endpoints join them there, or, with cfg.InternalAddr, on a mux of
 	// their own that serves the API too, for the console's use.
 	api := func(mux *http.ServeMux) {
 		sse.Register(mux)
-		mux.Handle("/v1/", gateway)
-		mux.HandleFunc("/", notFound)
+		for _, route := range server.GatewayRoutes() {
+			mux.Handle(route, gateway)
+		}
+		mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(openAPI)
+		})
+		mux.Handle("/", noRoute(mux)) // 404, or 405 with Allow
 	}
 	mux := http.NewServeMux()
 	api(mux)
@@ -148,7 +160,7 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 	if err != nil {
 		return err
 	}
-	var handler http.Handler = withBodyTimeout(cfg.Security.BodyTimeout, withCORS(cfg.CORSOrigins, mux))
+	var handler http.Handler = withBodyTimeout(cfg.Security.BodyTimeout, withCORS(cfg.CORSOrigins, withoutPathRedirects(mux)))
 	if cfg.wrapHTTP != nil {
 		handler = cfg.wrapHTTP(handler)
 	}
@@ -167,7 +179,7 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 	if cfg.InternalAddr != "" {
 		// Plain HTTP, same-origin: no TLS and no CORS.
 		internalServer = &http.Server{
-			Handler:           withBodyTimeout(cfg.Security.BodyTimeout, ops),
+			Handler:           withBodyTimeout(cfg.Security.BodyTimeout, withoutPathRedirects(ops)),
 			ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout,
 			MaxHeaderBytes:    cfg.Security.MaxHeaderBytes,
 			WriteTimeout:      30 * time.Second,
@@ -277,9 +289,4 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 	}
 	log.Info("stopped")
 	return serveErr
-}
-
-// notFound answers a request for a path that nothing serves.
-func notFound(w http.ResponseWriter, r *http.Request) {
-	bridge.WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 }

@@ -126,7 +126,10 @@ async function explainFailure(url) {
     const res = await fetch(url, { signal: abort.signal, headers: { Accept: 'application/json' } });
     if (!res.ok) {
       const body = await res.json().catch(() => null);
-      text = body?.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${res.status}`;
+      // The API's one error shape: a google.rpc.Status whose ErrorInfo
+      // detail holds the machine-readable reason.
+      const reason = body?.details?.find((d) => d['@type'] === 'type.googleapis.com/google.rpc.ErrorInfo')?.reason;
+      text = body?.message ? `${reason ?? `HTTP ${res.status}`}: ${body.message}` : `HTTP ${res.status}`;
     }
   } catch (err) {
     text = `The stream could not be opened: ${err.message}`;

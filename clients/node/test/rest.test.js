@@ -126,6 +126,7 @@ describe("the REST mapping, as documented in gen/openapi", () => {
     const bad = await call(server, "POST", "/v1/topics/{topic}/events", { params: { topic: "a..b" }, body: { data: "x" }, status: 400 });
     assert.equal(bad.code, 3);
     assert.ok(bad.details.some((d) => d["@type"] === "type.googleapis.com/google.rpc.BadRequest"), JSON.stringify(bad));
+    assert.ok(bad.details.some((d) => d["@type"] === "type.googleapis.com/google.rpc.ErrorInfo" && d.reason === "INVALID_TOPIC" && d.domain === "ssebridge"), JSON.stringify(bad));
     const missing = await call(server, "GET", "/v1/topics/{topic}", { params: { topic: "rest.never" }, status: 404 });
     assert.equal(missing.code, 5);
   });

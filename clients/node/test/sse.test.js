@@ -93,7 +93,12 @@ describe("a new stream", () => {
     assert.equal(err.code, 400);
     assert.equal(err.readyState, src.es.CLOSED, "EventSource gives up on a 4xx");
     const body = await src.connections.all[0].response.json();
-    assert.equal(body.error.code, "invalid_topic");
+    // The one error shape of the API, as REST errors: a google.rpc.Status.
+    assert.equal(body.code, 3);
+    const info = body.details.find((d) => d["@type"] === "type.googleapis.com/google.rpc.ErrorInfo");
+    assert.deepEqual([info?.reason, info?.domain], ["INVALID_TOPIC", "ssebridge"], JSON.stringify(body));
+    const bad = body.details.find((d) => d["@type"] === "type.googleapis.com/google.rpc.BadRequest");
+    assert.equal(bad?.field_violations[0].field, "topic", JSON.stringify(body));
     assert.equal(src.connections.all.length, 1);
   });
 });
