@@ -13,6 +13,7 @@ import (
 
 	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/internal/metrics"
+	"github.com/ssebridge/ssebridge/internal/streamlimit"
 	"github.com/ssebridge/ssebridge/pubsub"
 )
 
@@ -23,6 +24,11 @@ var (
 	errShuttingDown  = errors.New("server: shutting down")
 	// errCredentialExpired ends a Subscribe call whose credential expired.
 	errCredentialExpired = errors.New("server: credential expired")
+	// errStalled ends a Subscribe call whose client did not take a
+	// message within the write timeout.
+	errStalled = errors.New("server: subscriber stalled")
+	// errMaxStreamAge ends a Subscribe call at its maximum age.
+	errMaxStreamAge = errors.New("server: max stream age reached")
 )
 
 // Messages of the UNAVAILABLE statuses that ask the client to come back.
@@ -31,6 +37,8 @@ const (
 	msgSlow         = "subscriber fell behind and its queue overflowed; resubscribe with last_event_id set to the id of the last event received"
 	msgClosed       = "broker closed; retry later (resubscribe with last_event_id)"
 	msgExpired      = "credential expired; resubscribe with a fresh token and last_event_id"
+	msgStalled      = "subscriber took no message within the write timeout; resubscribe with last_event_id set to the id of the last event received"
+	msgMaxAge       = "stream reached its maximum age; resubscribe with last_event_id set to the id of the last event received"
 )
 
 // rateLimitedError refuses a publish over the credential's rate.
@@ -106,6 +114,14 @@ func (s *Service) status(method string, err error) *status.Status {
 		}
 		return st
 	}
+	if re, ok := errors.AsType[*streamlimit.RefusedError](err); ok {
+		reason := "too_many_streams"
+		if errors.Is(err, streamlimit.ErrTooManyClientStreams) {
+			reason = "too_many_client_streams"
+		}
+		s.metrics.Rejected.WithLabelValues(metrics.GRPC, reason).Inc()
+		return retryLater(re.Error(), re.RetryAfter)
+	}
 	switch {
 	case errors.Is(err, auth.ErrInvalidToken):
 		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "invalid_token").Inc()
@@ -124,6 +140,10 @@ func (s *Service) status(method string, err error) *status.Status {
 		return status.New(codes.Unavailable, msgShuttingDown)
 	case errors.Is(err, pubsub.ErrSlowSubscriber):
 		return status.New(codes.Unavailable, msgSlow)
+	case errors.Is(err, errStalled):
+		return status.New(codes.Unavailable, msgStalled)
+	case errors.Is(err, errMaxStreamAge):
+		return status.New(codes.Unavailable, msgMaxAge)
 	case errors.Is(err, pubsub.ErrClosed):
 		return status.New(codes.Unavailable, msgClosed)
 	case errors.Is(err, context.Canceled):
@@ -143,6 +163,17 @@ func (s *Service) status(method string, err error) *status.Status {
 // statusError is status(method, err) as an error.
 func (s *Service) statusError(method string, err error) error {
 	return s.status(method, err).Err()
+}
+
+// retryLater is a RESOURCE_EXHAUSTED status with a google.rpc.RetryInfo
+// detail of delay.
+func retryLater(msg string, delay time.Duration) *status.Status {
+	st := status.New(codes.ResourceExhausted, msg)
+	detailed, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)})
+	if err != nil {
+		return st
+	}
+	return detailed
 }
 
 // badRequest is an INVALID_ARGUMENT status with a google.rpc.BadRequest
