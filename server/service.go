@@ -220,7 +220,9 @@ func (s *Service) messageLimit() int {
 // codec, able to send an event marshalled once for all its subscribers. opts are applied after these
 // settings and may override them. The caller serves and stops the server.
 // NewGRPCServer may be called more than once; the servers share the
-// Service, its health state included.
+// Service, its health state included. Serve them on listeners wrapped by
+// Listener, so that a Subscribe whose client stalls does not hold their
+// connection or GracefulStop.
 func (s *Service) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	all := make([]grpc.ServerOption, 0, 2+len(opts))
 	all = append(all, grpc.MaxRecvMsgSize(s.messageLimit()), grpc.ForceServerCodecV2(newMessageCodec()))
@@ -237,6 +239,9 @@ func (s *Service) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 // end with UNAVAILABLE), open Subscribe and
 // PublishStream calls end with UNAVAILABLE ("server shutting down;
 // resubscribe with last_event_id"), and new ones are refused the same way.
+// A Subscribe call with a message still in flight to its client has its
+// connection closed (see Listener), so that GracefulStop does not wait for
+// a client that does not read.
 // Unary calls are still served. Shutdown does not close the broker. It is
 // safe to call from any goroutine, more than once.
 func (s *Service) Shutdown() {

@@ -143,7 +143,12 @@ func (s *Service) finish(ctx context.Context, p *sender, reason error, waitSend 
 		}
 	}
 	if s.conns.closeConn(ctx) {
-		<-p.result // closing the connection ends the send
+		// Closing the connection cancels the call's context, which ends
+		// the send; the bound is only a guard.
+		select {
+		case <-p.result:
+		case <-time.After(s.writeTimeout):
+		}
 	}
 	return reason
 }
