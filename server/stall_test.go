@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
@@ -27,7 +28,7 @@ var stalledWindows = []grpc.DialOption{grpc.WithInitialWindowSize(64 << 10), grp
 // own whose client never reads, and publishes events of 1 KiB until the
 // server must be blocked sending to it (more than the windows and the
 // transport's queue hold).
-func stalledSubscriber(t *testing.T, e *env, topic string) (grpc.ServerStreamingClient[ssebridgev1.SubscribeResponse], []*ssebridgev1.PublishResponse) {
+func stalledSubscriber(t *testing.T, e *env, topic string) (*grpc.ClientConn, grpc.ServerStreamingClient[ssebridgev1.SubscribeResponse], []*ssebridgev1.PublishResponse) {
 	t.Helper()
 	conn := dial(t, e.addr, stalledWindows...)
 	stream, err := ssebridgev1.NewEventServiceClient(conn).Subscribe(streamContext(t), &ssebridgev1.SubscribeRequest{Topics: []string{topic}})
@@ -42,7 +43,7 @@ func stalledSubscriber(t *testing.T, e *env, topic string) (grpc.ServerStreaming
 	for range 400 {
 		receipts = append(receipts, e.publish(t, &ssebridgev1.PublishRequest{Topic: topic, Data: data}))
 	}
-	return stream, receipts
+	return conn, stream, receipts
 }
 
 // waitFor waits until cond holds, checking it whenever the server logs a
@@ -110,7 +111,7 @@ func TestSubscribeStalled(t *testing.T) {
 			})
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
-			stream, receipts := stalledSubscriber(t, e, "firehose")
+			conn, stream, receipts := stalledSubscriber(t, e, "firehose")
 			slow := e.metrics.SlowDisconnects.WithLabelValues(metrics.GRPC)
 			subscribers := e.metrics.Subscribers.WithLabelValues(metrics.GRPC)
 			waitFor(t, logs, "the slow disconnect", func() bool { return testutil.ToFloat64(slow) == 1 })
@@ -124,6 +125,9 @@ func TestSubscribeStalled(t *testing.T) {
 			if n := info.GetTopic().GetSubscribers(); n != 0 {
 				t.Errorf("topic subscribers %d after the disconnect, want 0", n)
 			}
+			// The server closed the connection, which frees what it held
+			// for the call: the client's connection is no longer ready.
+			waitFor(t, logs, "the client to see its connection closed", func() bool { return conn.GetState() != connectivity.Ready })
 
 			// The client gets what reached it, then UNAVAILABLE.
 			last, err := readAll(t, stream)
@@ -197,7 +201,7 @@ func TestSubscribeOverflowWhileBlocked(t *testing.T) {
 func TestShutdownStalled(t *testing.T) {
 	logs := make(chan string, 100)
 	e := newEnv(t, envConfig{server: server.Config{WriteTimeout: time.Hour, Logger: logTo(logs)}})
-	stalledSubscriber(t, e, "firehose")
+	_, _, _ = stalledSubscriber(t, e, "firehose")
 	delivered := e.metrics.Delivered.WithLabelValues(metrics.GRPC)
 	if n := testutil.ToFloat64(delivered); n >= 400 {
 		t.Fatalf("%v events delivered to a client that does not read", n)

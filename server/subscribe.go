@@ -140,6 +140,8 @@ func (s *Service) finish(ctx context.Context, p *sender, reason error, waitSend 
 			if p.overdue() {
 				reason, waitSend = errStalled, false
 			}
+		case <-s.shutdown:
+			waitSend = false
 		}
 	}
 	if s.conns.closeConn(ctx) {
