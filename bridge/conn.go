@@ -57,7 +57,7 @@ func (s *connSink) lastWrite() time.Time { return s.clock.last }
 type connStream struct {
 	conn    net.Conn
 	sub     pubsub.Subscription
-	client  string    // the address its stream limit is counted against
+	release func()    // frees its slot in the stream limits
 	expires time.Time // when its credential expires; zero: never
 	path    string    // for the log
 	remote  string
@@ -127,7 +127,7 @@ func (h *Handler) serveConn(cs *connStream) {
 	closeConn := h.watchHangUp(cs.conn, func() { cancel(errClientGone) })
 	err := h.run(ctx, &connSink{conn: cs.conn, timeout: h.writeTimeout}, cs.sub)
 	cs.sub.Close()
-	h.limits.release(cs.client)
+	cs.release()
 	closeConn()
 	h.ended(context.Background(), cs.path, cs.remote, err)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/internal/apierror"
+	"github.com/ssebridge/ssebridge/internal/streamlimit"
 	"github.com/ssebridge/ssebridge/pubsub"
 )
 
@@ -19,11 +20,13 @@ var (
 	// ErrTooManyTopics: a subscription names more topics than
 	// Config.MaxTopics allows.
 	ErrTooManyTopics = errors.New("bridge: too many topics")
-	// ErrTooManyStreams: the server holds Config.MaxStreams streams.
-	ErrTooManyStreams = errors.New("bridge: too many streams")
-	// ErrTooManyClientStreams: the client holds Config.MaxStreamsPerClient
-	// streams.
-	ErrTooManyClientStreams = errors.New("bridge: too many streams from this client")
+	// ErrTooManyStreams: the server holds its maximum of streams
+	// (Config.MaxStreams, or the limit of Config.Streams). It is the
+	// error value the gRPC server's stream limit uses too.
+	ErrTooManyStreams = streamlimit.ErrTooManyStreams
+	// ErrTooManyClientStreams: the client holds its maximum of streams
+	// (Config.MaxStreamsPerClient, or the limit of Config.Streams).
+	ErrTooManyClientStreams = streamlimit.ErrTooManyClientStreams
 	// ErrInvalidID: an SSE event id is empty, holds CR, LF or NUL, or is not
 	// valid UTF-8.
 	ErrInvalidID = errors.New("bridge: invalid event id")

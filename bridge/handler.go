@@ -6,18 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc/codes"
 
 	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/internal/apierror"
 	"github.com/ssebridge/ssebridge/internal/hangup"
 	"github.com/ssebridge/ssebridge/internal/metrics"
+	"github.com/ssebridge/ssebridge/internal/streamlimit"
 	"github.com/ssebridge/ssebridge/pubsub"
 )
 
@@ -68,11 +67,18 @@ type Config struct {
 	// the credential it was opened with expires. nil means everyone may
 	// subscribe to every topic.
 	Auth *auth.Authenticator
-	// MaxStreams is the most streams the handler serves at once; more are
-	// refused with 429 and Retry-After. 0 means no limit.
+	// Streams, when not nil, counts the handler's streams together with
+	// those of other transports (gRPC Subscribe calls, in cmd/ssebridge);
+	// streams it refuses get 429 with Retry-After set to its retry delay.
+	// MaxStreams and MaxStreamsPerClient are then ignored.
+	Streams *streamlimit.Limiter
+	// MaxStreams is the most streams the handler serves at once, when
+	// Streams is nil; more are refused with 429 and Retry-After (the Retry
+	// delay, at least 1s). 0 means no limit.
 	MaxStreams int
 	// MaxStreamsPerClient is the most streams one client address may hold
-	// at once; more are refused with 429 and Retry-After. 0 means no limit.
+	// at once, when Streams is nil; more are refused like those over
+	// MaxStreams. 0 means no limit.
 	MaxStreamsPerClient int
 	// ClientAddrHeader names a header set by a trusted reverse proxy that
 	// holds the client's address, such as X-Forwarded-For (whose last
@@ -95,11 +101,9 @@ type Handler struct {
 	maxTopics    int
 	writeTimeout time.Duration
 	auth         *auth.Authenticator // nil: open
-	limits       *streamLimits
-	retryAfter   string        // Retry-After of refusals over the limits, in seconds
-	retryDelay   time.Duration // the same, in the RetryInfo of their error bodies
-	maxAge       time.Duration // 0: unlimited
-	maxAgeJitter time.Duration // 0: none
+	limits       *streamlimit.Limiter
+	addrHeader   string // trusted header naming the client address, or ""
+	maxAge       streamlimit.MaxAge
 	log          *slog.Logger
 
 	// head is the start of every stream: the retry line, or nothing.
@@ -140,15 +144,19 @@ func New(cfg Config) (*Handler, error) {
 		return nil, fmt.Errorf("bridge: negative Config value: Heartbeat %v, WriteTimeout %v, MaxTopics %d, MaxStreamAge %v",
 			cfg.Heartbeat, cfg.WriteTimeout, cfg.MaxTopics, cfg.MaxStreamAge)
 	}
-	jitter := cfg.MaxStreamAgeJitter
-	switch {
-	case cfg.MaxStreamAge == 0 || jitter < 0:
-		jitter = 0
-	case jitter == 0:
-		jitter = cfg.MaxStreamAge / 10
-	case jitter >= cfg.MaxStreamAge:
-		return nil, fmt.Errorf("bridge: Config.MaxStreamAgeJitter %v is not less than MaxStreamAge %v",
-			jitter, cfg.MaxStreamAge)
+	maxAge, err := streamlimit.NewMaxAge(cfg.MaxStreamAge, cfg.MaxStreamAgeJitter)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: Config.MaxStreamAge, MaxStreamAgeJitter: %w", err)
+	}
+	limits := cfg.Streams
+	if limits == nil {
+		limits, err = streamlimit.New(streamlimit.Config{
+			Max: cfg.MaxStreams, PerClient: cfg.MaxStreamsPerClient,
+			RetryAfter: max(time.Second, orDefault(cfg.Retry, DefaultRetry)),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bridge: %w", err)
+		}
 	}
 	h := &Handler{
 		broker:       cfg.Broker,
@@ -156,9 +164,9 @@ func New(cfg Config) (*Handler, error) {
 		maxTopics:    orDefault(cfg.MaxTopics, DefaultMaxTopics),
 		writeTimeout: orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
 		auth:         cfg.Auth,
-		limits:       newStreamLimits(cfg.MaxStreams, cfg.MaxStreamsPerClient, cfg.ClientAddrHeader),
-		maxAge:       cfg.MaxStreamAge,
-		maxAgeJitter: jitter,
+		limits:       limits,
+		addrHeader:   cfg.ClientAddrHeader,
+		maxAge:       maxAge,
 		log:          cfg.Logger,
 		metrics:      cfg.Metrics,
 		done:         make(chan struct{}),
@@ -170,8 +178,6 @@ func New(cfg Config) (*Handler, error) {
 	if h.metrics == nil {
 		h.metrics = metrics.New(nil)
 	}
-	h.retryDelay = time.Duration(max(1, int(orDefault(cfg.Retry, DefaultRetry).Seconds()))) * time.Second
-	h.retryAfter = strconv.Itoa(int(h.retryDelay / time.Second))
 	if retry := orDefault(cfg.Retry, DefaultRetry); retry >= 0 {
 		h.head = AppendRetry(nil, retry)
 	}
@@ -244,15 +250,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string)
 		h.startStream(w)
 		return
 	}
-	client, err := h.limits.acquire(r)
+	release, err := h.acquire(r)
 	if err != nil {
-		w.Header().Set("Retry-After", h.retryAfter)
 		h.writeError(w, r, err)
 		return
 	}
 	sub, err := h.broker.Subscribe(r.Context(), topics, resumeCursor(r))
 	if err != nil {
-		h.limits.release(client)
+		release()
 		h.writeError(w, r, err)
 		return
 	}
@@ -263,11 +268,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string)
 	h.conns.add()
 	conn, err := h.takeOver(w, r)
 	if err == nil {
-		go h.serveConn(&connStream{conn: conn, sub: sub, client: client, expires: expires, path: r.URL.Path, remote: r.RemoteAddr})
+		go h.serveConn(&connStream{conn: conn, sub: sub, release: release, expires: expires, path: r.URL.Path, remote: r.RemoteAddr})
 		return
 	}
 	h.conns.done()
-	defer h.limits.release(client)
+	defer release()
 	defer sub.Close()
 	if !errors.Is(err, http.ErrNotSupported) {
 		h.ended(r.Context(), r.URL.Path, r.RemoteAddr, fmt.Errorf("%w: start: %w", errWrite, err))
@@ -283,6 +288,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string)
 	h.ServeStream(w, r, sub)
 }
 
+// acquire counts a new stream of r's client in the stream limits, or
+// returns a *streamlimit.RefusedError.
+func (h *Handler) acquire(r *http.Request) (release func(), err error) {
+	var values []string
+	if h.addrHeader != "" {
+		values = r.Header.Values(h.addrHeader)
+	}
+	return h.limits.Acquire(streamlimit.ClientAddr(r.RemoteAddr, values))
+}
+
 // resumeCursor returns the cursor a client resumes from: the Last-Event-ID
 // header, else the last_event_id query parameter (for clients that cannot
 // set headers on the first connection). The header wins when both are set.
@@ -296,8 +311,9 @@ func resumeCursor(r *http.Request) string {
 // writeError answers a request that failed before its stream started.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	st := errorStatus(err)
-	if st.Code() == codes.ResourceExhausted {
-		st = apierror.New(st.Code(), apierror.Reason(st), st.Message(), apierror.RetryAfter(h.retryDelay))
+	if re, ok := errors.AsType[*streamlimit.RefusedError](err); ok {
+		// Retry-After and RetryInfo: when to come back.
+		st = apierror.New(st.Code(), apierror.Reason(st), st.Message(), apierror.RetryAfter(re.RetryAfter))
 	}
 	reason := strings.ToLower(apierror.Reason(st))
 	switch status := apierror.HTTPStatus(st); {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"time"
@@ -122,12 +121,8 @@ func (h *Handler) run(ctx context.Context, out sink, s Stream) error {
 	heartbeat := time.NewTimer(h.heartbeat)
 	defer heartbeat.Stop()
 	ready, gone := s.Ready(), ctx.Done()
-	var expired <-chan time.Time // nil, never ready, without MaxStreamAge
-	if h.maxAge > 0 {
-		age := time.NewTimer(h.streamAge())
-		defer age.Stop()
-		expired = age.C
-	}
+	expired, stopAge := h.maxAge.Timer() // nil, never ready, without MaxStreamAge
+	defer stopAge()
 	var events []*pubsub.Event
 	for {
 		select {
@@ -171,15 +166,6 @@ func (h *Handler) run(ctx context.Context, out sink, s Stream) error {
 			return errMaxAge
 		}
 	}
-}
-
-// streamAge returns how long a new stream may last: MaxStreamAge less a
-// random part of MaxStreamAgeJitter.
-func (h *Handler) streamAge() time.Duration {
-	if h.maxAgeJitter <= 0 {
-		return h.maxAge
-	}
-	return h.maxAge - rand.N(h.maxAgeJitter)
 }
 
 // streamHeader sets the response headers of an event stream on hdr.

@@ -50,3 +50,16 @@ type Subscription interface {
 	// Close ends the subscription and frees its queue.
 	Close() error
 }
+
+// EndNotifier is an optional capability of a Subscription: it tells of
+// the subscription's end apart from Ready, to a consumer that is blocked
+// elsewhere (sending to a slow client, say) and must learn that its queue
+// overflowed without draining it. Find it by a type assertion.
+type EndNotifier interface {
+	// Done returns a channel that is closed when the subscription ends,
+	// for whatever reason. It is the same channel every time.
+	Done() <-chan struct{}
+	// Err returns nil while the subscription is live, and then the error
+	// Fetch returns: ErrSlowSubscriber, ErrUnsubscribed or ErrClosed.
+	Err() error
+}

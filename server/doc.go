@@ -7,7 +7,7 @@
 //	svc, err := server.New(server.Config{Broker: hub})
 //	...
 //	gs := svc.NewGRPCServer()
-//	go gs.Serve(lis)
+//	go gs.Serve(svc.Listener(lis)) // lets it close a stalled subscriber's connection
 //	rest, err := svc.Gateway() // an http.Handler for the routes of GatewayRoutes()
 //	...
 //	svc.Shutdown()   // health NOT_SERVING, open streams end with UNAVAILABLE
@@ -31,11 +31,19 @@
 //
 // # Streams
 //
-// Subscribe sends its response header at once, so a quiet subscription is
-// visibly open, then forwards the subscription's events (and a gap notice,
-// when the broker sends one) in order. A subscriber whose queue overflows is
-// ended with UNAVAILABLE; it resubscribes with the id of the last event it
-// received and loses nothing the broker still retains.
+// Subscribe counts against the stream limits shared with SSE
+// (Config.Streams; over them RESOURCE_EXHAUSTED with a RetryInfo), sends
+// its response header at once, so a quiet subscription is visibly open,
+// then forwards the subscription's events (and a gap notice, when the
+// broker sends one) in order, from a sender goroutine of its own while the
+// handler's goroutine watches it. A subscriber whose queue overflows, or
+// that does not take a message within Config.WriteTimeout, is ended as
+// slow with UNAVAILABLE; so is a call at Config.MaxStreamAge. It
+// resubscribes with the id of the last event it received and loses
+// nothing the broker still retains. A call given up with a message still
+// in flight (the client does not read) has its connection closed, when
+// the listener was wrapped by Service.Listener: grpc-go cannot reset one
+// stream from the server, and its status would wait behind that message.
 //
 // PublishStream publishes events in the order received and acknowledges
 // them in the same order. One goroutine receives and publishes; the

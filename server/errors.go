@@ -13,6 +13,7 @@ import (
 	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/internal/apierror"
 	"github.com/ssebridge/ssebridge/internal/metrics"
+	"github.com/ssebridge/ssebridge/internal/streamlimit"
 	"github.com/ssebridge/ssebridge/pubsub"
 )
 
@@ -23,6 +24,11 @@ var (
 	errShuttingDown  = errors.New("server: shutting down")
 	// errCredentialExpired ends a Subscribe call whose credential expired.
 	errCredentialExpired = errors.New("server: credential expired")
+	// errStalled ends a Subscribe call whose client did not take a
+	// message within the write timeout.
+	errStalled = errors.New("server: subscriber stalled")
+	// errMaxStreamAge ends a Subscribe call at its maximum age.
+	errMaxStreamAge = errors.New("server: max stream age reached")
 )
 
 // Messages of the UNAVAILABLE statuses that ask the client to come back.
@@ -31,6 +37,8 @@ const (
 	msgSlow         = "subscriber fell behind and its queue overflowed; resubscribe with last_event_id set to the id of the last event received"
 	msgClosed       = "broker closed; retry later (resubscribe with last_event_id)"
 	msgExpired      = "credential expired; resubscribe with a fresh token and last_event_id"
+	msgStalled      = "subscriber took no message within the write timeout; resubscribe with last_event_id set to the id of the last event received"
+	msgMaxAge       = "stream reached its maximum age; resubscribe with last_event_id set to the id of the last event received"
 )
 
 // rateLimitedError refuses a publish over the credential's rate.
@@ -105,6 +113,14 @@ func (s *Service) status(method string, err error) *status.Status {
 		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "rate_limited").Inc()
 		return apierror.New(codes.ResourceExhausted, "RATE_LIMITED", rl.Error(), apierror.RetryAfter(rl.retryAfter))
 	}
+	if re, ok := errors.AsType[*streamlimit.RefusedError](err); ok {
+		reason := "too_many_streams"
+		if errors.Is(err, streamlimit.ErrTooManyClientStreams) {
+			reason = "too_many_client_streams"
+		}
+		s.metrics.Rejected.WithLabelValues(metrics.GRPC, reason).Inc()
+		return apierror.New(codes.ResourceExhausted, strings.ToUpper(reason), re.Error(), apierror.RetryAfter(re.RetryAfter))
+	}
 	switch {
 	case errors.Is(err, auth.ErrInvalidToken):
 		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "invalid_token").Inc()
@@ -123,6 +139,10 @@ func (s *Service) status(method string, err error) *status.Status {
 		return apierror.New(codes.Unavailable, "SHUTTING_DOWN", msgShuttingDown)
 	case errors.Is(err, pubsub.ErrSlowSubscriber):
 		return apierror.New(codes.Unavailable, "SLOW_SUBSCRIBER", msgSlow)
+	case errors.Is(err, errStalled):
+		return apierror.New(codes.Unavailable, "STALLED_SUBSCRIBER", msgStalled)
+	case errors.Is(err, errMaxStreamAge):
+		return apierror.New(codes.Unavailable, "MAX_STREAM_AGE", msgMaxAge)
 	case errors.Is(err, pubsub.ErrClosed):
 		return apierror.New(codes.Unavailable, "UNAVAILABLE", msgClosed)
 	case errors.Is(err, context.Canceled):

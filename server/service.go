@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -15,6 +16,7 @@ import (
 	"github.com/ssebridge/ssebridge/auth"
 	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
 	"github.com/ssebridge/ssebridge/internal/metrics"
+	"github.com/ssebridge/ssebridge/internal/streamlimit"
 	"github.com/ssebridge/ssebridge/pubsub"
 )
 
@@ -24,6 +26,9 @@ const (
 	DefaultMaxDataBytes = 1 << 20
 	// DefaultMaxTopics is the topic limit used when Config.MaxTopics is 0.
 	DefaultMaxTopics = 16
+	// DefaultWriteTimeout is the write timeout used when
+	// Config.WriteTimeout is 0.
+	DefaultWriteTimeout = 10 * time.Second
 	// MaxDataBytesLimit is the largest Config.MaxDataBytes that New accepts.
 	// Every message is held in memory whole, by the server and by the
 	// broker's history.
@@ -60,8 +65,37 @@ type Config struct {
 	// PublishBurst is the bucket's size: the events a credential may
 	// publish at once after a pause. 0 means PublishRate, at least 1.
 	PublishBurst int
+	// WriteTimeout bounds each message sent to a Subscribe client: a
+	// client that does not take one within it (it stopped reading, and
+	// HTTP/2 flow control holds the send) is disconnected as slow, like a
+	// subscriber whose queue overflows. 0 means DefaultWriteTimeout (10s);
+	// negative values are refused by New.
+	WriteTimeout time.Duration
+	// MaxStreamAge, when positive, ends every Subscribe call after it has
+	// been open for about this long, with UNAVAILABLE asking the client to
+	// resubscribe with last_event_id, which resumes exactly. This
+	// rebalances long-lived streams across replicas. 0 means no limit.
+	MaxStreamAge time.Duration
+	// MaxStreamAgeJitter spreads the ends of calls that started together:
+	// each ends after MaxStreamAge less a random duration in [0, jitter).
+	// 0 means MaxStreamAge/10; a negative value means none. It must be
+	// less than MaxStreamAge. The rule is the SSE bridge's.
+	MaxStreamAgeJitter time.Duration
+	// Streams counts Subscribe calls against the stream limits it shares
+	// with the other transports (SSE, in cmd/ssebridge); calls over them
+	// are refused with RESOURCE_EXHAUSTED and a google.rpc.RetryInfo
+	// detail. Health Watch and PublishStream calls are not counted. nil
+	// means no limit.
+	Streams *streamlimit.Limiter
+	// ClientAddrHeader names the metadata key (case does not matter) that a
+	// trusted proxy sets to the client's address, such as x-forwarded-for
+	// (whose last address is used), for the per-client stream limit. Only
+	// set it behind such a proxy: a client could otherwise claim any
+	// address. "" means the peer address.
+	ClientAddrHeader string
 	// Logger receives internal errors, which clients see only as "internal
-	// error". nil means discard.
+	// error", and the ends of Subscribe calls (slow ones at Info, others
+	// at Debug). nil means discard.
 	Logger *slog.Logger
 	// Metrics records publishes, deliveries and rejections with transport
 	// "grpc" (the REST mapping included). nil means metrics.New(nil):
@@ -80,9 +114,15 @@ type Service struct {
 	limiter   *publishLimiter // nil: no limit
 	maxData   int
 	maxTopics int
-	log       *slog.Logger
-	metrics   *metrics.Metrics
-	health    *health.Server
+	// Subscribe streams.
+	writeTimeout time.Duration
+	maxAge       streamlimit.MaxAge
+	streams      *streamlimit.Limiter // nil: no limit
+	addrHeader   string               // trusted metadata key of the client address, or ""
+	conns        connections          // of listeners wrapped by Listener
+	log          *slog.Logger
+	metrics      *metrics.Metrics
+	health       *health.Server
 
 	// Collectors with the transport label applied, used per event.
 	published   prometheus.Counter
@@ -119,6 +159,16 @@ func New(cfg Config) (*Service, error) {
 	case cfg.MaxTopics == 0:
 		cfg.MaxTopics = DefaultMaxTopics
 	}
+	switch {
+	case cfg.WriteTimeout < 0:
+		return nil, fmt.Errorf("server: Config.WriteTimeout is %v; it must not be negative", cfg.WriteTimeout)
+	case cfg.WriteTimeout == 0:
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	maxAge, err := streamlimit.NewMaxAge(cfg.MaxStreamAge, cfg.MaxStreamAgeJitter)
+	if err != nil {
+		return nil, fmt.Errorf("server: Config.MaxStreamAge, MaxStreamAgeJitter: %w", err)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -132,9 +182,15 @@ func New(cfg Config) (*Service, error) {
 		maxData:   cfg.MaxDataBytes,
 		maxTopics: cfg.MaxTopics,
 		log:       cfg.Logger,
-		metrics:   cfg.Metrics,
-		health:    health.NewServer(),
-		shutdown:  make(chan struct{}),
+
+		writeTimeout: cfg.WriteTimeout,
+		maxAge:       maxAge,
+		streams:      cfg.Streams,
+		addrHeader:   cfg.ClientAddrHeader,
+
+		metrics:  cfg.Metrics,
+		health:   health.NewServer(),
+		shutdown: make(chan struct{}),
 
 		published:   cfg.Metrics.Published.WithLabelValues(metrics.GRPC),
 		delivered:   cfg.Metrics.Delivered.WithLabelValues(metrics.GRPC),
@@ -163,7 +219,9 @@ func (s *Service) messageLimit() int {
 // codec, able to send an event marshalled once for all its subscribers. opts are applied after these
 // settings and may override them. The caller serves and stops the server.
 // NewGRPCServer may be called more than once; the servers share the
-// Service, its health state included.
+// Service, its health state included. Serve them on listeners wrapped by
+// Listener, so that a Subscribe whose client stalls does not hold their
+// connection or GracefulStop.
 func (s *Service) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	all := make([]grpc.ServerOption, 0, 2+len(opts))
 	all = append(all, grpc.MaxRecvMsgSize(s.messageLimit()), grpc.ForceServerCodecV2(newMessageCodec()))
@@ -180,6 +238,9 @@ func (s *Service) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 // end with UNAVAILABLE), open Subscribe and
 // PublishStream calls end with UNAVAILABLE ("server shutting down;
 // resubscribe with last_event_id"), and new ones are refused the same way.
+// A Subscribe call with a message still in flight to its client has its
+// connection closed (see Listener), so that GracefulStop does not wait for
+// a client that does not read.
 // Unary calls are still served. Shutdown does not close the broker. It is
 // safe to call from any goroutine, more than once.
 func (s *Service) Shutdown() {

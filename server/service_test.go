@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http/httptest"
 	"strings"
@@ -37,6 +38,7 @@ type env struct {
 	conn    *grpc.ClientConn
 	client  ssebridgev1.EventServiceClient
 	rest    *httptest.Server
+	addr    string // of the gRPC listener
 }
 
 type envConfig struct {
@@ -68,7 +70,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	}
 	gs := svc.NewGRPCServer()
 	served := make(chan error, 1)
-	go func() { served <- gs.Serve(lis) }()
+	go func() { served <- gs.Serve(svc.Listener(lis)) }()
 	// Every test ends the way cmd/ssebridge does: Shutdown must let
 	// GracefulStop finish, whatever streams the test left open.
 	t.Cleanup(func() {
@@ -87,12 +89,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		}
 	})
 
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.dialOption...)
-	conn, err := grpc.NewClient(lis.Addr().String(), opts...)
-	if err != nil {
-		t.Fatalf("grpc.NewClient: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := dial(t, lis.Addr().String(), cfg.dialOption...)
 
 	gw, err := svc.Gateway()
 	if err != nil {
@@ -104,7 +101,20 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	return &env{
 		hub: hub, svc: svc, metrics: cfg.server.Metrics, grpc: gs,
 		conn: conn, client: ssebridgev1.NewEventServiceClient(conn), rest: rest,
+		addr: lis.Addr().String(),
 	}
+}
+
+// dial returns a client connection to addr, closed at the end of the test.
+func dial(t testing.TB, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		t.Fatalf("grpc.NewClient: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 // subscribe opens a subscription and waits for its response header, so
@@ -259,3 +269,22 @@ func TestDefaultLimits(t *testing.T) {
 	_, err = s2.Recv()
 	wantBadRequest(t, err, "topics", "17", "16")
 }
+
+// logTo returns a logger that sends the message of every record, at any
+// level, to ch, dropping those ch has no room for.
+func logTo(ch chan<- string) *slog.Logger {
+	return slog.New(chanHandler(ch))
+}
+
+type chanHandler chan<- string
+
+func (h chanHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h chanHandler) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case h <- r.Message:
+	default:
+	}
+	return nil
+}
+func (h chanHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h chanHandler) WithGroup(string) slog.Handler      { return h }

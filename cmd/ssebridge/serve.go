@@ -21,6 +21,7 @@ import (
 	"github.com/ssebridge/ssebridge/bridge"
 	"github.com/ssebridge/ssebridge/console"
 	"github.com/ssebridge/ssebridge/internal/metrics"
+	"github.com/ssebridge/ssebridge/internal/streamlimit"
 	"github.com/ssebridge/ssebridge/pubsub/memory"
 	"github.com/ssebridge/ssebridge/server"
 )
@@ -58,15 +59,35 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 	}
 	defer stopAuth()
 
+	retry := cfg.Retry
+	if retry == 0 {
+		retry = -1 // the flag's 0 sends no retry line; the bridge's 0 is its default
+	}
+	// One accounting for the streams of every transport: SSE and gRPC
+	// Subscribe. Refusals ask clients to retry after the SSE retry delay.
+	streams, err := streamlimit.New(streamlimit.Config{
+		Max:        cfg.Security.MaxStreams,
+		PerClient:  cfg.Security.MaxStreamsPerClient,
+		RetryAfter: max(time.Second, cfg.Retry.Truncate(time.Second)), // whole seconds, as Retry-After
+	})
+	if err != nil {
+		return fmt.Errorf("creating the stream limits: %w", err)
+	}
+
 	svc, err := server.New(server.Config{
-		Broker:       hub,
-		MaxDataBytes: cfg.MaxDataBytes,
-		MaxTopics:    cfg.MaxTopics,
-		Auth:         authn,
-		PublishRate:  cfg.Security.PublishRate,
-		PublishBurst: cfg.Security.PublishBurst,
-		Logger:       log.With("component", "grpc"),
-		Metrics:      m,
+		Broker:             hub,
+		MaxDataBytes:       cfg.MaxDataBytes,
+		MaxTopics:          cfg.MaxTopics,
+		Auth:               authn,
+		PublishRate:        cfg.Security.PublishRate,
+		PublishBurst:       cfg.Security.PublishBurst,
+		WriteTimeout:       cfg.WriteTimeout,
+		MaxStreamAge:       cfg.MaxStreamAge,
+		MaxStreamAgeJitter: cfg.MaxStreamAgeJitter,
+		Streams:            streams,
+		ClientAddrHeader:   cfg.Security.ClientAddrHeader,
+		Logger:             log.With("component", "grpc"),
+		Metrics:            m,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the gRPC service: %w", err)
@@ -75,24 +96,19 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 	if err != nil {
 		return fmt.Errorf("creating the REST gateway: %w", err)
 	}
-	retry := cfg.Retry
-	if retry == 0 {
-		retry = -1 // the flag's 0 sends no retry line; the bridge's 0 is its default
-	}
 	sse, err := bridge.New(bridge.Config{
-		Broker:              hub,
-		Heartbeat:           cfg.Heartbeat,
-		Retry:               retry,
-		MaxTopics:           cfg.MaxTopics,
-		WriteTimeout:        cfg.WriteTimeout,
-		MaxStreamAge:        cfg.MaxStreamAge,
-		MaxStreamAgeJitter:  cfg.MaxStreamAgeJitter,
-		Auth:                authn,
-		MaxStreams:          cfg.Security.MaxStreams,
-		MaxStreamsPerClient: cfg.Security.MaxStreamsPerClient,
-		ClientAddrHeader:    cfg.Security.ClientAddrHeader,
-		Logger:              log.With("component", "sse"),
-		Metrics:             m,
+		Broker:             hub,
+		Heartbeat:          cfg.Heartbeat,
+		Retry:              retry,
+		MaxTopics:          cfg.MaxTopics,
+		WriteTimeout:       cfg.WriteTimeout,
+		MaxStreamAge:       cfg.MaxStreamAge,
+		MaxStreamAgeJitter: cfg.MaxStreamAgeJitter,
+		Auth:               authn,
+		Streams:            streams,
+		ClientAddrHeader:   cfg.Security.ClientAddrHeader,
+		Logger:             log.With("component", "sse"),
+		Metrics:            m,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the SSE bridge: %w", err)
@@ -231,7 +247,9 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		}
 	}()
 	go func() {
-		if err := grpcServer.Serve(ln.grpc); err != nil {
+		// Through svc.Listener, so that the service can close the
+		// connection of a Subscribe whose client stalled.
+		if err := grpcServer.Serve(svc.Listener(ln.grpc)); err != nil {
 			errc <- fmt.Errorf("gRPC server: %w", err)
 		}
 	}()

@@ -20,6 +20,7 @@ type subscriber struct {
 	hub   *Hub
 	limit int
 	ready chan struct{}
+	done  chan struct{} // closed when err is set
 
 	// topics is guarded by hub.mu; nil once unregistered.
 	topics []*topic
@@ -30,10 +31,13 @@ type subscriber struct {
 	err    error           // why the subscription ended; nil while live
 }
 
-var _ pubsub.Subscription = (*subscriber)(nil)
+var (
+	_ pubsub.Subscription = (*subscriber)(nil)
+	_ pubsub.EndNotifier  = (*subscriber)(nil)
+)
 
 func newSubscriber(h *Hub, limit int) *subscriber {
-	return &subscriber{hub: h, limit: limit, ready: make(chan struct{}, 1)}
+	return &subscriber{hub: h, limit: limit, ready: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // push queues ev. It reports false, and ends the subscription with
@@ -53,6 +57,7 @@ func (s *subscriber) push(ev *pubsub.Event) bool {
 	}
 	if len(s.queue) >= s.limit {
 		s.err = pubsub.ErrSlowSubscriber
+		close(s.done)
 		s.queue, s.replay = nil, nil
 		s.mu.Unlock()
 		s.signal()
@@ -80,6 +85,7 @@ func (s *subscriber) end(err error) {
 	s.mu.Lock()
 	if s.err == nil {
 		s.err = err
+		close(s.done)
 	}
 	s.queue, s.replay = nil, nil
 	s.mu.Unlock()
@@ -88,6 +94,16 @@ func (s *subscriber) end(err error) {
 
 // Ready implements pubsub.Subscription.
 func (s *subscriber) Ready() <-chan struct{} { return s.ready }
+
+// Done implements pubsub.EndNotifier.
+func (s *subscriber) Done() <-chan struct{} { return s.done }
+
+// Err implements pubsub.EndNotifier.
+func (s *subscriber) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
 
 // Fetch implements pubsub.Subscription.
 func (s *subscriber) Fetch(dst []*pubsub.Event) ([]*pubsub.Event, error) {

@@ -385,6 +385,30 @@ func testSlowSubscriber(t *testing.T, newBroker NewBroker) {
 	if len(got) != 20 {
 		t.Fatalf("fast subscriber got %d events", len(got))
 	}
+	// A broker that tells of the end apart from Ready does so without a
+	// Fetch: a consumer blocked on its client learns of the overflow.
+	if en, ok := slow.(pubsub.EndNotifier); ok {
+		select {
+		case <-en.Done():
+		case <-time.After(waitTimeout):
+			t.Fatal("EndNotifier.Done not closed after the queue overflowed")
+		}
+		if err := en.Err(); !errors.Is(err, pubsub.ErrSlowSubscriber) {
+			t.Fatalf("EndNotifier.Err = %v, want ErrSlowSubscriber", err)
+		}
+	}
+	if en, ok := fast.(pubsub.EndNotifier); ok {
+		if err := en.Err(); err != nil {
+			t.Fatalf("EndNotifier.Err of a live subscription = %v", err)
+		}
+		other := subscribe(t, b, "", "c")
+		en = other.(pubsub.EndNotifier)
+		other.Close()
+		<-en.Done()
+		if err := en.Err(); !errors.Is(err, pubsub.ErrUnsubscribed) {
+			t.Fatalf("EndNotifier.Err after Close = %v, want ErrUnsubscribed", err)
+		}
+	}
 	// The slow one is ended, its queue dropped, and it is unregistered.
 	timeout := time.After(waitTimeout)
 	for {
