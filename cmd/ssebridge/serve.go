@@ -175,7 +175,7 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
 	}
-	var grpcOpts []grpc.ServerOption
+	grpcOpts := []grpc.ServerOption{cfg.grpcKeepalive()}
 	if grpcTLS != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(grpcTLS)))
 	}
@@ -203,6 +203,7 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		}
 		internalAddr = ln.internal.Addr().String()
 	}
+	ln = ln.findDeadPeers(cfg.deadPeers(log))
 	log.Info("ssebridge serving",
 		"http", ln.http.Addr().String(), "grpc", ln.grpc.Addr().String(), "internal", internalAddr,
 		"tls", tlsConfig != nil, "broker", "memory",
