@@ -210,12 +210,9 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		"history_size", cfg.HistorySize, "history_ttl", cfg.HistoryTTL, "queue_size", cfg.QueueSize)
 
 	errc := make(chan error, 3)
+	public := newPublicHTTP(httpServer, tlsConfig != nil, log)
 	go func() {
-		serveHTTP := httpServer.Serve
-		if tlsConfig != nil {
-			serveHTTP = func(l net.Listener) error { return httpServer.ServeTLS(l, "", "") }
-		}
-		if err := serveHTTP(ln.http); !errors.Is(err, http.ErrServerClosed) {
+		if err := public.Serve(ln.http); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("HTTP server: %w", err)
 		}
 	}()
@@ -255,9 +252,9 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		grpcServer.GracefulStop()
 		close(grpcDone)
 	}()
-	if err := httpServer.Shutdown(drain); err != nil {
+	if err := public.Shutdown(drain); err != nil {
 		log.Warn("HTTP connections did not drain in time; closing them", "err", err)
-		httpServer.Close()
+		public.Close()
 	}
 	if err := sse.Wait(drain); err != nil {
 		log.Warn("event streams did not end in time", "err", err)
