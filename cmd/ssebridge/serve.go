@@ -157,7 +157,7 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		Protocols:         httpProtocols(),
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout,
-		MaxHeaderBytes:    cfg.Security.MaxHeaderBytes,
+		MaxHeaderBytes:    cfg.Security.serverMaxHeaderBytes(),
 		// Protects the REST endpoints; SSE streams set a deadline per write.
 		WriteTimeout: 30 * time.Second,
 		IdleTimeout:  2 * time.Minute,
@@ -169,7 +169,7 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		internalServer = &http.Server{
 			Handler:           withBodyTimeout(cfg.Security.BodyTimeout, ops),
 			ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout,
-			MaxHeaderBytes:    cfg.Security.MaxHeaderBytes,
+			MaxHeaderBytes:    cfg.Security.serverMaxHeaderBytes(),
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
