@@ -26,6 +26,8 @@ func TestHTTP2IdleStreamOutlivesWriteTimeout(t *testing.T) {
 	if resp.ProtoMajor != 2 {
 		t.Fatalf("protocol %s, want HTTP/2", resp.Proto)
 	}
+	// A stuck read fails the test instead of hanging it.
+	defer time.AfterFunc(waitTimeout, func() { resp.Body.Close() }).Stop()
 	// The retry line, then two heartbeats.
 	for heartbeats := 0; heartbeats < 2; {
 		rec, err := d.Next()

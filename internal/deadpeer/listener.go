@@ -15,10 +15,11 @@ type Config struct {
 	// included) may go unacknowledged before the kernel aborts it. It must
 	// be positive.
 	//
-	// Keepalive probes follow each other every Timeout/4 (at least 1 s), and
-	// 4 of them go unanswered before the connection is dropped where
-	// TCP_USER_TIMEOUT does not exist: so an idle dead peer is found after
-	// about Idle + Timeout everywhere.
+	// Keepalive probes follow each other every Timeout/4 (at least 1 s).
+	// On Linux the kernel drops an idle connection at the first probe
+	// after Timeout has passed with a probe unanswered: about
+	// max(Idle, Timeout) plus one interval after the peer's last packet.
+	// Elsewhere 4 unanswered probes drop it: after about Idle + Timeout.
 	Timeout time.Duration
 	// Logger reports connections whose options could not be set (they are
 	// kept, with the system's defaults). Nil discards the reports.

@@ -56,16 +56,15 @@ func Split(ln net.Listener, timeout time.Duration, log *slog.Logger) (http1, h2c
 
 // splitter is the state Split's listeners share.
 type splitter struct {
-	ln          net.Listener
-	timeout     time.Duration
-	log         *slog.Logger
-	http1, h2c  chan net.Conn
-	wg          sync.WaitGroup // the accept loop and the sorters
-	mu          sync.Mutex
-	err         error                 // why the listeners ended; set before done is closed
-	sorting     map[net.Conn]struct{} // connections not yet sorted
-	done        chan struct{}
-	closeCalled bool
+	ln         net.Listener
+	timeout    time.Duration
+	log        *slog.Logger
+	http1, h2c chan net.Conn
+	wg         sync.WaitGroup // the accept loop and the sorters
+	mu         sync.Mutex
+	err        error                 // why the listeners ended; set before done is closed
+	sorting    map[net.Conn]struct{} // connections not yet sorted
+	done       chan struct{}
 }
 
 // accept runs until ln fails or is closed.
