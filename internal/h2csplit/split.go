@@ -27,6 +27,8 @@ import (
 // preface is the HTTP/2 client connection preface (RFC 9113, section 3.4).
 const preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
+var prefaceBytes = []byte(preface) // read only
+
 // Split accepts connections from ln and returns two listeners: http1
 // returns those whose first bytes are not the HTTP/2 client preface, h2c
 // those that start with it. The bytes read to decide are read again from
@@ -142,10 +144,10 @@ func readHead(conn net.Conn, timeout time.Duration) (h2c bool, head []byte, err 
 	}
 	buf := make([]byte, len(preface))
 	n := 0
-	for n < len(buf) && bytes.HasPrefix([]byte(preface), buf[:n]) {
+	for n < len(buf) && bytes.HasPrefix(prefaceBytes, buf[:n]) {
 		m, err := conn.Read(buf[n:])
 		n += m
-		if err != nil && (n == 0 || bytes.HasPrefix([]byte(preface), buf[:n])) {
+		if err != nil && (n == 0 || bytes.HasPrefix(prefaceBytes, buf[:n])) {
 			return false, nil, err
 		}
 	}
