@@ -87,23 +87,28 @@ func TestMaxHeaderBytesHTTP2(t *testing.T) {
 	limit := uint32(defaultConfig(t).Security.MaxHeaderBytes - http2HeaderListShortfall)
 	addr := strings.TrimPrefix(s.httpURL, "http://")
 
-	c := dialH2C(t, addr)
-	if c.maxHeaderListSize != limit {
+	if c := dialH2C(t, addr); c.maxHeaderListSize != limit {
 		t.Errorf("SETTINGS_MAX_HEADER_LIST_SIZE = %d, want %d", c.maxHeaderListSize, limit)
 	}
 	tests := []struct {
-		name string
-		size uint32 // of the header list, as HTTP/2 counts it
-		want string
+		name     string
+		size     uint32 // of the header list, as HTTP/2 counts it
+		maxValue int    // longest field value
+		want     string // :status, or the GOAWAY that ends the connection
 	}{
-		{"at the limit", limit, "200"},
-		{"one byte over", limit + 1, "431"},
-		{"100 KiB", 100 << 10, "431"},
+		{"at the limit", limit, 8 << 10, "200"},
+		{"one byte over", limit + 1, 8 << 10, "431"},
+		{"100 KiB", 100 << 10, 8 << 10, "431"},
+		{"one field over the limit", 100 << 10, 100 << 10, "GOAWAY COMPRESSION_ERROR"},
+		// net/http compares the encoded block (HPACK, Huffman: about 3/4
+		// of the size here) with twice the limit.
+		{"encoded block over twice the limit", 3 * limit, 8 << 10, "GOAWAY PROTOCOL_ERROR"},
 	}
-	for i, tt := range tests {
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := c.get(t, uint32(2*i+1), "/healthz", tt.size); got != tt.want {
-				t.Errorf("header list of %d bytes: status %s, want %s", tt.size, got, tt.want)
+			c := dialH2C(t, addr)
+			if got := c.get(t, "/healthz", tt.size, tt.maxValue); got != tt.want {
+				t.Errorf("header list of %d bytes: %s, want %s", tt.size, got, tt.want)
 			}
 		})
 	}
@@ -151,11 +156,13 @@ func dialH2C(t *testing.T, addr string) *h2cConn {
 	}
 }
 
-// get sends a GET of path on stream id whose header list, as HTTP/2
-// counts it, is size bytes, in one HEADERS frame, and returns the
-// response's :status.
-func (c *h2cConn) get(t *testing.T, id uint32, path string, size uint32) string {
+// get sends a GET of path on stream 1 whose header list, as HTTP/2 counts
+// it, is size bytes, padded with fields of values up to maxValue bytes, in
+// one HEADERS frame. It returns the response's :status, or "GOAWAY" and
+// the error code when the server ends the connection instead.
+func (c *h2cConn) get(t *testing.T, path string, size uint32, maxValue int) string {
 	t.Helper()
+	const id = 1
 	fields := []hpack.HeaderField{
 		{Name: ":method", Value: "GET"},
 		{Name: ":scheme", Value: "http"},
@@ -166,15 +173,12 @@ func (c *h2cConn) get(t *testing.T, id uint32, path string, size uint32) string 
 	for _, f := range fields {
 		used += f.Size()
 	}
-	// Padding fields of at most 8 KiB: a single field longer than the
-	// limit is a connection error (COMPRESSION_ERROR), not a 431.
-	const maxValue = 8 << 10
 	for i := 0; used < size; i++ {
 		f := hpack.HeaderField{Name: fmt.Sprintf("x-pad-%d", i)}
 		overhead := f.Size()
 		n := size - used - overhead
-		if size-used > 2*overhead+maxValue {
-			n = maxValue
+		if size-used > 2*overhead+uint32(maxValue) {
+			n = uint32(maxValue)
 		}
 		f.Value = strings.Repeat("p", int(n))
 		fields = append(fields, f)
@@ -203,7 +207,7 @@ func (c *h2cConn) get(t *testing.T, id uint32, path string, size uint32) string 
 				return f.PseudoValue("status")
 			}
 		case *http2.GoAwayFrame:
-			t.Fatalf("stream %d: GOAWAY %v", id, f.ErrCode)
+			return "GOAWAY " + f.ErrCode.String()
 		case *http2.RSTStreamFrame:
 			if f.StreamID == id {
 				t.Fatalf("stream %d: RST_STREAM %v", id, f.ErrCode)
