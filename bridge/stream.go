@@ -265,9 +265,11 @@ type writeClock struct {
 
 // next records a write starting now and returns the write deadline to
 // set, or the zero time when the one set is still at least 7/8 of timeout
-// away. So a busy stream resets the network poller's timer once per
-// timeout/8 rather than on every batch, and a client that takes no write
-// is still disconnected within timeout of the write's start.
+// away. So a busy stream on a taken-over connection resets the network
+// poller's timer once per timeout/8 rather than on every batch, and a
+// client that takes no write is still disconnected within timeout of the
+// write's start. (responseSink disarms its deadline after each flush, and
+// so arms it again on each batch.)
 func (c *writeClock) next(timeout time.Duration) time.Time {
 	now := time.Now()
 	c.last = now
@@ -294,7 +296,21 @@ func (s *responseSink) write(b []byte) error {
 	return err
 }
 
-func (s *responseSink) flush() error { return s.rc.Flush() }
+// flush sends what write buffered, then disarms the write deadline. On
+// HTTP/2 a write deadline that passes resets the stream even with no write
+// pending, so a deadline left armed after a write would cut an idle stream
+// before its next heartbeat whenever the heartbeat interval is longer than
+// the write timeout (as with the defaults). The next write arms it again.
+func (s *responseSink) flush() error {
+	if err := s.rc.Flush(); err != nil {
+		return err
+	}
+	s.clock.deadline = time.Time{}
+	if err := s.rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
+}
 
 func (s *responseSink) lastWrite() time.Time { return s.clock.last }
 

@@ -75,32 +75,43 @@ func defaultConfig(t *testing.T) serveConfig {
 // configure, and stops it when the test ends.
 func startServer(t *testing.T, configure func(*serveConfig)) *testServer {
 	t.Helper()
+	return startServerOn(t, listeners{}, configure)
+}
+
+// startServerOn is startServer on the listeners set in ln; those not set
+// are made on free loopback ports.
+func startServerOn(t *testing.T, ln listeners, configure func(*serveConfig)) *testServer {
+	t.Helper()
 	cfg := defaultConfig(t)
 	cfg.LogLevel = -4 // debug: the logs are shown when a test fails
 	if configure != nil {
 		configure(&cfg)
 	}
-	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	grpcLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := listeners{http: httpLn, grpc: grpcLn}
-	opsURL := "http://" + httpLn.Addr().String()
-	if cfg.InternalAddr != "" {
-		if ln.internal, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+	var err error
+	if ln.http == nil {
+		if ln.http, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			t.Fatal(err)
+		}
+	}
+	if ln.grpc == nil {
+		if ln.grpc, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opsURL := "http://" + ln.http.Addr().String()
+	if cfg.InternalAddr != "" {
+		if ln.internal == nil {
+			if ln.internal, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+				t.Fatal(err)
+			}
 		}
 		opsURL = "http://" + ln.internal.Addr().String()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testServer{
-		httpURL:  "http://" + httpLn.Addr().String(),
+		httpURL:  "http://" + ln.http.Addr().String(),
 		opsURL:   opsURL,
-		grpcAddr: grpcLn.Addr().String(),
+		grpcAddr: ln.grpc.Addr().String(),
 		http:     &http.Client{Transport: &http.Transport{}},
 		logs:     &syncBuffer{},
 		stop:     cancel,

@@ -64,9 +64,32 @@ func registerSecurityFlags(fs *flag.FlagSet, c *securityConfig) {
 	fs.IntVar(&c.MaxStreams, "max-streams", 50_000, "most event streams (SSE and gRPC Subscribe together) served at once (0: unlimited)")
 	fs.IntVar(&c.MaxStreamsPerClient, "max-streams-per-client", 500, "most event streams (SSE and gRPC Subscribe together) one client address may hold (0: unlimited)")
 	fs.StringVar(&c.ClientAddrHeader, "client-addr-header", "", "header that a trusted proxy sets to the client address, such as X-Forwarded-For (empty: the peer address)")
-	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest HTTP request header, in bytes")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest HTTP request head in bytes: on HTTP/1.1 the request line and header lines with their line ends and the blank line; 431 over it")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its HTTP request header")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", 30*time.Second, "time a client has to send an HTTP request body")
+}
+
+// netHTTPHeaderSlack is what net/http adds to http.Server.MaxHeaderBytes:
+// on HTTP/1.1 it reads at most MaxHeaderBytes + 4096 bytes of request line
+// and header lines (the blank line included) before it answers 431. (On
+// a cleartext server that also speaks h2c, the bytes it peeks at to look
+// for the HTTP/2 preface come on top; publicHTTP sorts the connections
+// before net/http sees them, so there are none.)
+const netHTTPHeaderSlack = 4096
+
+// http2HeaderListShortfall is how much smaller than --max-header-bytes the
+// HTTP/2 limit is: net/http advertises SETTINGS_MAX_HEADER_LIST_SIZE =
+// MaxHeaderBytes + 320 (32 bytes for each of 10 fields), counted as HTTP/2
+// counts a header list (name + value + 32 per field, pseudo-header fields
+// included).
+const http2HeaderListShortfall = netHTTPHeaderSlack - 320
+
+// serverMaxHeaderBytes is the http.Server.MaxHeaderBytes with which an
+// HTTP/1.1 request head (the request line and the header lines with their
+// line ends, and the blank line) of --max-header-bytes bytes is served and
+// one a byte longer gets 431.
+func (c securityConfig) serverMaxHeaderBytes() int {
+	return c.MaxHeaderBytes - netHTTPHeaderSlack
 }
 
 func (c securityConfig) validate() error {
@@ -75,8 +98,8 @@ func (c securityConfig) validate() error {
 		return errors.New("--publish-rate and --publish-burst must not be negative")
 	case c.MaxStreams < 0 || c.MaxStreamsPerClient < 0:
 		return errors.New("--max-streams and --max-streams-per-client must not be negative")
-	case c.MaxHeaderBytes < 4096:
-		return errors.New("--max-header-bytes must be at least 4096")
+	case c.MaxHeaderBytes < 8<<10:
+		return errors.New("--max-header-bytes must be at least 8192")
 	case c.ReadHeaderTimeout <= 0 || c.BodyTimeout <= 0:
 		return errors.New("--read-header-timeout and --body-timeout must be positive")
 	case c.JWTLeeway < 0 || c.JWKSRefresh <= 0:

@@ -185,7 +185,7 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		Protocols:         httpProtocols(),
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout,
-		MaxHeaderBytes:    cfg.Security.MaxHeaderBytes,
+		MaxHeaderBytes:    cfg.Security.serverMaxHeaderBytes(),
 		// Protects the REST endpoints; SSE streams set a deadline per write.
 		WriteTimeout: 30 * time.Second,
 		IdleTimeout:  2 * time.Minute,
@@ -197,13 +197,13 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		internalServer = &http.Server{
 			Handler:           withBodyTimeout(cfg.Security.BodyTimeout, withoutPathRedirects(ops)),
 			ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout,
-			MaxHeaderBytes:    cfg.Security.MaxHeaderBytes,
+			MaxHeaderBytes:    cfg.Security.serverMaxHeaderBytes(),
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
 	}
-	var grpcOpts []grpc.ServerOption
+	grpcOpts := []grpc.ServerOption{cfg.grpcKeepalive()}
 	if grpcTLS != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(grpcTLS)))
 	}
@@ -231,18 +231,16 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		}
 		internalAddr = ln.internal.Addr().String()
 	}
+	ln = ln.findDeadPeers(cfg.deadPeers(log))
 	log.Info("ssebridge serving",
 		"http", ln.http.Addr().String(), "grpc", ln.grpc.Addr().String(), "internal", internalAddr,
 		"tls", tlsConfig != nil, "broker", "memory",
 		"history_size", cfg.HistorySize, "history_ttl", cfg.HistoryTTL, "queue_size", cfg.QueueSize)
 
 	errc := make(chan error, 3)
+	public := newPublicHTTP(httpServer, tlsConfig != nil, log)
 	go func() {
-		serveHTTP := httpServer.Serve
-		if tlsConfig != nil {
-			serveHTTP = func(l net.Listener) error { return httpServer.ServeTLS(l, "", "") }
-		}
-		if err := serveHTTP(ln.http); !errors.Is(err, http.ErrServerClosed) {
+		if err := public.Serve(ln.http); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("HTTP server: %w", err)
 		}
 	}()
@@ -284,9 +282,9 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		grpcServer.GracefulStop()
 		close(grpcDone)
 	}()
-	if err := httpServer.Shutdown(drain); err != nil {
+	if err := public.Shutdown(drain); err != nil {
 		log.Warn("HTTP connections did not drain in time; closing them", "err", err)
-		httpServer.Close()
+		public.Close()
 	}
 	if err := sse.Wait(drain); err != nil {
 		log.Warn("event streams did not end in time", "err", err)

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/ssebridge/ssebridge/internal/hangup"
+	"github.com/ssebridge/ssebridge/internal/netnstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -208,5 +210,59 @@ func TestNotSupported(t *testing.T) {
 	_, err := hangup.NewWatcher().Watch(a, func() {})
 	if !errors.Is(err, hangup.ErrNotSupported) {
 		t.Errorf("Watch(net.Pipe) = %v, want ErrNotSupported", err)
+	}
+}
+
+// TestWatchReportsAbort checks that a connection the kernel aborts, here
+// by TCP_USER_TIMEOUT because its peer stopped acknowledging, is reported
+// as hung up (EPOLLERR and EPOLLHUP), though the peer sent nothing.
+func TestWatchReportsAbort(t *testing.T) {
+	link := netnstest.New(t)
+	ln := link.Listen(t)
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	client, err := link.DialContext(t.Context(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	defer server.Close()
+	const userTimeout = time.Second
+	rc, err := server.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) {
+		err = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(userTimeout.Milliseconds()))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	w := hangup.NewWatcher()
+	wd := watch(t, w, server)
+	defer wd.stop()
+	link.Blackhole(t)
+	start := time.Now()
+	// Data the peer never acknowledges; the write itself succeeds.
+	if _, err := server.Write([]byte("data: x\n\n")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wd.hungUp:
+		t.Logf("abort reported after %v", time.Since(start).Round(time.Millisecond))
+	case <-time.After(userTimeout + 3*time.Second):
+		t.Fatal("no hang-up reported for the aborted connection")
 	}
 }
