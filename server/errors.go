@@ -63,23 +63,32 @@ func dataTooLarge(size, limit int) error {
 	return fmt.Errorf("%w: data is %d bytes, the limit is %d bytes", errDataTooLarge, size, limit)
 }
 
+// inputErrors are the errors that are the request's fault: the field each
+// concerns (unless a fieldError names another) and the reason counted in
+// metrics.Rejected. The first entry that err matches (errors.Is) wins.
+var inputErrors = []struct {
+	err           error
+	field, reason string
+}{
+	{pubsub.ErrInvalidTopic, "topic", "invalid_topic"},
+	{pubsub.ErrNoTopics, "topics", "no_topics"},
+	{errTooManyTopics, "topics", "too_many_topics"},
+	{pubsub.ErrInvalidType, "type", "invalid_type"},
+	{pubsub.ErrInvalidIdempotencyKey, "idempotency_key", "invalid_idempotency_key"},
+	{pubsub.ErrInvalidData, "data", "invalid_data"},
+	{errDataTooLarge, "data", "data_too_large"},
+}
+
 // badInput reports whether err is a fault of the request, and if so which
 // field it concerns and the reason label counted in metrics.Rejected.
 func badInput(err error) (field, reason string, ok bool) {
-	switch {
-	case errors.Is(err, pubsub.ErrInvalidTopic):
-		field, reason = "topic", "invalid_topic"
-	case errors.Is(err, pubsub.ErrNoTopics):
-		field, reason = "topics", "no_topics"
-	case errors.Is(err, errTooManyTopics):
-		field, reason = "topics", "too_many_topics"
-	case errors.Is(err, pubsub.ErrInvalidType):
-		field, reason = "type", "invalid_type"
-	case errors.Is(err, pubsub.ErrInvalidIdempotencyKey):
-		field, reason = "idempotency_key", "invalid_idempotency_key"
-	case errors.Is(err, errDataTooLarge):
-		field, reason = "data", "data_too_large"
-	default:
+	for _, e := range inputErrors {
+		if errors.Is(err, e.err) {
+			field, reason, ok = e.field, e.reason, true
+			break
+		}
+	}
+	if !ok {
 		return "", "", false
 	}
 	if fe, isField := errors.AsType[*fieldError](err); isField {

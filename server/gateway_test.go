@@ -174,6 +174,9 @@ func TestGatewayBadRequests(t *testing.T) {
 		{"chunked body over the limit", "/v1/topics/ok/events", chunked{strings.NewReader(big)}, http.StatusRequestEntityTooLarge, "data"},
 		{"unknown field", "/v1/topics/ok/events", strings.NewReader(`{"dat":"x"}`), http.StatusBadRequest, ""},
 		{"not JSON", "/v1/topics/ok/events", bytes.NewReader([]byte("data=x")), http.StatusBadRequest, ""},
+		{"topic not UTF-8", "/v1/topics/a%FF/events", strings.NewReader(`{"data":"x"}`), http.StatusBadRequest, "topic"},
+		{"data not UTF-8", "/v1/topics/ok/events", strings.NewReader("{\"data\":\"\xff\"}"), http.StatusBadRequest, ""},
+		{"data, a lone surrogate", "/v1/topics/ok/events", strings.NewReader(`{"data":"\ud800"}`), http.StatusBadRequest, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
