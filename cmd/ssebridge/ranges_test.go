@@ -162,3 +162,12 @@ func TestProcessRefusesOutOfRangeFlag(t *testing.T) {
 		t.Errorf("output %q, want %q", out, want)
 	}
 }
+
+// TestNoHistoryWarns: --history-size 0 is accepted, and the log says at
+// start that clients then cannot resume.
+func TestNoHistoryWarns(t *testing.T) {
+	s := startServer(t, func(c *serveConfig) { c.HistorySize = 0 })
+	if logs := s.logs.String(); !strings.Contains(logs, "level=WARN msg=\"--history-size 0: no event is retained, so clients cannot resume") {
+		t.Errorf("no warning about --history-size 0 in the log:\n%s", logs)
+	}
+}
