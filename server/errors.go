@@ -97,18 +97,24 @@ func badInput(err error) (field, reason string, ok bool) {
 	return field, reason, true
 }
 
-// status maps err, returned by this package's checks, by the broker or by
-// the stream, to the status the client receives. It is the one place where
-// errors become gRPC codes. Bad input is counted in metrics.Rejected;
-// errors the client cannot act on are logged and hidden behind "internal
-// error". method names the RPC in the log.
+// status is statusFor a call that only gRPC serves (a stream).
 func (s *Service) status(method string, err error) *status.Status {
+	return s.statusFor(metrics.GRPC, method, err)
+}
+
+// statusFor maps err, returned by this package's checks, by the broker or
+// by the stream, to the status the client receives. It is the one place
+// where errors become gRPC codes. Bad input is counted in
+// metrics.Rejected, under transport; errors the client cannot act on are
+// logged and hidden behind "internal error". method names the RPC in the
+// log.
+func (s *Service) statusFor(transport, method string, err error) *status.Status {
 	if field, reason, ok := badInput(err); ok {
-		s.metrics.Rejected.WithLabelValues(metrics.GRPC, reason).Inc()
+		s.metrics.Rejected.WithLabelValues(transport, reason).Inc()
 		return badRequest(field, err.Error())
 	}
 	if rl, ok := errors.AsType[*rateLimitedError](err); ok {
-		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "rate_limited").Inc()
+		s.metrics.Rejected.WithLabelValues(transport, "rate_limited").Inc()
 		st, derr := status.New(codes.ResourceExhausted, rl.Error()).WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(rl.retryAfter)})
 		if derr != nil {
 			return status.New(codes.ResourceExhausted, rl.Error())
@@ -117,13 +123,13 @@ func (s *Service) status(method string, err error) *status.Status {
 	}
 	switch {
 	case errors.Is(err, auth.ErrInvalidToken):
-		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "invalid_token").Inc()
+		s.metrics.Rejected.WithLabelValues(transport, "invalid_token").Inc()
 		return status.New(codes.Unauthenticated, err.Error())
 	case errors.Is(err, auth.ErrUnauthenticated):
-		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "unauthenticated").Inc()
+		s.metrics.Rejected.WithLabelValues(transport, "unauthenticated").Inc()
 		return status.New(codes.Unauthenticated, err.Error())
 	case errors.Is(err, auth.ErrForbidden):
-		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "forbidden").Inc()
+		s.metrics.Rejected.WithLabelValues(transport, "forbidden").Inc()
 		return status.New(codes.PermissionDenied, err.Error())
 	case errors.Is(err, errCredentialExpired):
 		return status.New(codes.Unauthenticated, msgExpired)

@@ -47,10 +47,10 @@ func (s *Service) Gateway() (http.Handler, error) {
 	limit := int64(s.messageLimit())
 	// bodyTooLarge is counted and mapped like any oversized data, with the
 	// HTTP status that says what happened.
-	bodyTooLarge := func() error {
+	bodyTooLarge := func(ctx context.Context) error {
 		err := fmt.Errorf("%w: the request body is larger than %d bytes (data is limited to %d bytes)",
 			errDataTooLarge, limit, s.maxData)
-		return &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge, Err: s.statusError("Publish", err)}
+		return &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge, Err: s.callError(ctx, "Publish", err)}
 	}
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
@@ -61,8 +61,9 @@ func (s *Service) Gateway() (http.Handler, error) {
 			// The generated handler reports a failed body read as a plain
 			// INVALID_ARGUMENT; find out whether it was the limit.
 			if b, ok := r.Body.(*limitedBody); ok && b.exceeded {
-				err = bodyTooLarge()
+				err = bodyTooLarge(ctx)
 			}
+			s.countRESTRefusal(ctx, err)
 			// RFC 6750 challenges for 401 and 403. grpc-gateway sets
 			// WWW-Authenticate to the status message; ours replaces it when
 			// the status is written.
@@ -91,9 +92,10 @@ func (s *Service) Gateway() (http.Handler, error) {
 		return nil, fmt.Errorf("server: registering the REST mapping: %w", err)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(withRESTCall(r.Context())) // for the metrics
 		if r.ContentLength > limit {
 			_, out := runtime.MarshalerForRequest(mux, r)
-			runtime.HTTPError(r.Context(), mux, out, w, r, bodyTooLarge())
+			runtime.HTTPError(r.Context(), mux, out, w, r, bodyTooLarge(r.Context()))
 			return
 		}
 		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit)}

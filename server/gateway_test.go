@@ -100,8 +100,8 @@ func TestGatewayPublish(t *testing.T) {
 	if status != http.StatusOK || again["id"] != id || again["duplicate"] != true {
 		t.Errorf("retried POST: HTTP %d %v, want id %q, duplicate true", status, again, id)
 	}
-	if got := testutil.ToFloat64(e.metrics.Published.WithLabelValues(metrics.GRPC)); got != 1 {
-		t.Errorf("published metric = %v, want 1", got)
+	if got := testutil.ToFloat64(e.metrics.Published.WithLabelValues(metrics.REST)); got != 1 {
+		t.Errorf("published{rest} = %v, want 1", got)
 	}
 }
 
@@ -184,8 +184,15 @@ func TestGatewayBadRequests(t *testing.T) {
 			wantJSONError(t, status, body, tt.status, 3, tt.field)
 		})
 	}
-	if got := testutil.ToFloat64(e.metrics.Rejected.WithLabelValues(metrics.GRPC, "data_too_large")); got != 3 {
-		t.Errorf("rejected{data_too_large} = %v, want 3", got)
+	// Counted under transport rest; the gateway's own refusals of bodies
+	// that are not valid requests as invalid_request.
+	for reason, want := range map[string]float64{"data_too_large": 3, "invalid_topic": 2, "invalid_type": 1, "invalid_request": 4} {
+		if got := testutil.ToFloat64(e.metrics.Rejected.WithLabelValues(metrics.REST, reason)); got != want {
+			t.Errorf("rejected{rest, %s} = %v, want %v", reason, got, want)
+		}
+		if got := testutil.ToFloat64(e.metrics.Rejected.WithLabelValues(metrics.GRPC, reason)); got != 0 {
+			t.Errorf("rejected{grpc, %s} = %v, want 0", reason, got)
+		}
 	}
 	// Nothing was published.
 	status, body := e.call(t, http.MethodGet, "/v1/topics", nil)

@@ -43,6 +43,7 @@ func (s *Service) Subscribe(req *ssebridgev1.SubscribeRequest, stream grpc.Serve
 		defer t.Stop()
 		expired = t.C
 	}
+	subscribed := time.Now() // events accepted before are replayed, not timed
 	sub, err := s.broker.Subscribe(ctx, topics, req.GetLastEventId())
 	if err != nil {
 		return s.statusError(method, err)
@@ -71,7 +72,7 @@ func (s *Service) Subscribe(req *ssebridgev1.SubscribeRequest, stream grpc.Serve
 		var fetchErr error
 		batch, fetchErr = sub.Fetch(batch[:0])
 		for _, e := range batch {
-			if err := s.deliver(stream, e); err != nil {
+			if err := s.deliver(stream, e, subscribed); err != nil {
 				return s.statusError(method, err)
 			}
 		}
@@ -85,9 +86,11 @@ func (s *Service) Subscribe(req *ssebridgev1.SubscribeRequest, stream grpc.Serve
 	}
 }
 
-// deliver sends one event or gap notice and counts it. An event's bytes
+// deliver sends one event or gap notice and counts it; an event accepted
+// after subscribed is timed in the delivery latency, from its acceptance to
+// the return of SendMsg (gRPC's transport then has it). An event's bytes
 // are shared with its other subscribers (subscribeResponses).
-func (s *Service) deliver(stream grpc.ServerStreamingServer[ssebridgev1.SubscribeResponse], e *pubsub.Event) error {
+func (s *Service) deliver(stream grpc.ServerStreamingServer[ssebridgev1.SubscribeResponse], e *pubsub.Event, subscribed time.Time) error {
 	var b []byte
 	if e.Gap == nil {
 		b = e.Encoded(subscribeResponses)
@@ -105,6 +108,7 @@ func (s *Service) deliver(stream grpc.ServerStreamingServer[ssebridgev1.Subscrib
 		s.metrics.GapNotices.WithLabelValues(metrics.GRPC, e.Gap.Reason.String()).Inc()
 	} else {
 		s.delivered.Inc()
+		metrics.ObserveDelivery(s.latency, e.Time, subscribed, time.Now())
 	}
 	return nil
 }

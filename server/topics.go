@@ -12,7 +12,7 @@ import (
 func (s *Service) ListTopics(ctx context.Context, req *ssebridgev1.ListTopicsRequest) (*ssebridgev1.ListTopicsResponse, error) {
 	infos, err := s.broker.Topics(ctx, req.GetPrefix())
 	if err != nil {
-		return nil, s.statusError("ListTopics", err)
+		return nil, s.callError(ctx, "ListTopics", err)
 	}
 	resp := &ssebridgev1.ListTopicsResponse{Topics: make([]*ssebridgev1.Topic, 0, len(infos))}
 	for _, t := range infos {
@@ -26,11 +26,11 @@ func (s *Service) ListTopics(ctx context.Context, req *ssebridgev1.ListTopicsReq
 func (s *Service) GetTopic(ctx context.Context, req *ssebridgev1.GetTopicRequest) (*ssebridgev1.GetTopicResponse, error) {
 	const method = "GetTopic"
 	if err := pubsub.ValidateTopic(req.GetTopic()); err != nil {
-		return nil, s.statusError(method, err)
+		return nil, s.callError(ctx, method, err)
 	}
 	info, err := s.broker.Topic(ctx, req.GetTopic())
 	if err != nil {
-		return nil, s.statusError(method, err)
+		return nil, s.callError(ctx, method, err)
 	}
 	return &ssebridgev1.GetTopicResponse{Topic: toTopic(info)}, nil
 }
