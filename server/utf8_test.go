@@ -109,6 +109,14 @@ func TestInvalidUTF8(t *testing.T) {
 		err := e.conn.Invoke(t.Context(), "/ssebridge.v1.EventService/GetTopic", wire(1, "a\xff"), &resp, grpc.ForceCodecV2(rawCodec{}))
 		wantBadRequest(t, err, "topic", "UTF-8")
 	})
+	t.Run("ListTopics prefix", func(t *testing.T) {
+		// Topic names are ASCII: such a prefix matches none.
+		var resp ssebridgev1.ListTopicsResponse
+		err := e.conn.Invoke(t.Context(), "/ssebridge.v1.EventService/ListTopics", wire(1, "t\xff"), &resp, grpc.ForceCodecV2(rawCodec{}))
+		if err != nil || len(resp.GetTopics()) != 0 {
+			t.Errorf("ListTopics = %v, %v; want no topics", &resp, err)
+		}
+	})
 	t.Run("Subscribe topic", func(t *testing.T) {
 		stream := e.rawStream(t, "Subscribe", wire(1, "ok", 1, "\xfe"))
 		var resp ssebridgev1.SubscribeResponse
