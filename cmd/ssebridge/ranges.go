@@ -18,13 +18,13 @@ import (
 var flagRanges = []flagRange{
 	// SSE streams.
 	{"heartbeat", between(time.Second, time.Hour), ""},
-	{"retry", between(100*time.Millisecond, time.Hour), "no `retry:` line"},
+	{"retry", between(100*time.Millisecond, time.Hour), "no retry line"},
 	{"write-timeout", between(time.Second, 10*time.Minute), ""},
 	{"max-stream-age", between(10*time.Second, 168*time.Hour), "no limit"},
-	{"max-stream-age-jitter", between(time.Second, 24*time.Hour), "a tenth of `--max-stream-age`"},
+	{"max-stream-age-jitter", between(time.Second, 24*time.Hour), "a tenth of --max-stream-age"},
 	{"max-topics", between(1, 256), ""},
 	// The hub.
-	{"history-size", between(1, 1_000_000), "no history: clients cannot resume (logged as a warning)"},
+	{"history-size", between(1, 1_000_000), "no history (clients cannot resume; logged as a warning)"},
 	{"history-ttl", between(time.Second, 168*time.Hour), ""},
 	{"queue-size", between(1, 100_000), ""},
 	{"idempotency-window", between(time.Second, 24*time.Hour), ""},
@@ -50,8 +50,9 @@ var flagRanges = []flagRange{
 type flagRange struct {
 	flag string
 	in   bounds
-	// zero says what 0 means when 0 is accepted outside the range; empty
-	// when it is not.
+	// zero says what 0 means when 0 is accepted outside the range, in
+	// plain text (shown in messages and in the README); empty when 0 is
+	// refused.
 	zero string
 }
 
@@ -113,7 +114,7 @@ func (r flagRange) check(fs *flag.FlagSet) error {
 	lo, hi := r.in.text()
 	msg := fmt.Sprintf("--%s %s is out of range: it must be between %s and %s", r.flag, f.Value, lo, hi)
 	if r.zero != "" {
-		msg += ", or 0 for " + strings.ReplaceAll(r.zero, "`", "")
+		msg += ", or 0 for " + r.zero
 	}
 	return fmt.Errorf("%s", msg)
 }
