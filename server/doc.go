@@ -18,7 +18,9 @@
 // Domain errors are mapped to gRPC statuses in one place (errors.go). Bad
 // input is INVALID_ARGUMENT with a google.rpc.BadRequest detail naming the
 // offending request field ("topic", "topics", "type", "idempotency_key" or
-// "data"); a missing topic is NOT_FOUND; a closed broker, a subscriber that
+// "data"), strings that are not valid UTF-8 included: the server's codec
+// lets such a request through to the checks (lenient.go) where gRPC would
+// answer INTERNAL; a missing topic is NOT_FOUND; a closed broker, a subscriber that
 // fell behind and a server that is shutting down are UNAVAILABLE; any other
 // error reaches the client only as INTERNAL "internal error" and is logged.
 //
