@@ -87,8 +87,9 @@ type Config struct {
 	ClientAddrHeader string
 	// Logger receives the handler's logs. nil means none.
 	Logger *slog.Logger
-	// Metrics records subscribers, deliveries, slow disconnects, gap
-	// notices and rejected requests with transport "sse". nil means
+	// Metrics records subscribers, deliveries and their latency, slow
+	// disconnects, gap notices and rejected requests with transport
+	// "sse". nil means
 	// metrics.New(nil): metrics nobody reads.
 	Metrics *metrics.Metrics
 }
@@ -112,6 +113,7 @@ type Handler struct {
 	metrics         *metrics.Metrics
 	subscribers     prometheus.Gauge
 	delivered       prometheus.Counter
+	latency         prometheus.Observer
 	slowDisconnects prometheus.Counter
 
 	// buffers holds write buffers (*[]byte) between batches, so that idle
@@ -183,6 +185,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h.subscribers = h.metrics.Subscribers.WithLabelValues(metrics.SSE)
 	h.delivered = h.metrics.Delivered.WithLabelValues(metrics.SSE)
+	h.latency = h.metrics.DeliveryLatency.WithLabelValues(metrics.SSE)
 	h.slowDisconnects = h.metrics.SlowDisconnects.WithLabelValues(metrics.SSE)
 	return h, nil
 }

@@ -115,6 +115,9 @@ type sink interface {
 func (h *Handler) run(ctx context.Context, out sink, s Stream) error {
 	h.subscribers.Inc()
 	defer h.subscribers.Dec()
+	// Events accepted before the stream started were replayed from
+	// history: their delivery is not timed.
+	started := time.Now()
 
 	// The heartbeat timer is not reset on every write: when it fires after
 	// a recent write it is re-armed for the rest of the interval.
@@ -130,7 +133,7 @@ func (h *Handler) run(ctx context.Context, out sink, s Stream) error {
 			var fetchErr error
 			events, fetchErr = s.Fetch(events[:0])
 			if len(events) > 0 {
-				err := h.writeEvents(out, events)
+				err := h.writeEvents(out, events, started)
 				clear(events)
 				if cap(events) > maxKeptEvents {
 					events = nil
@@ -197,7 +200,9 @@ func (h *Handler) startStream(w http.ResponseWriter) (*responseSink, error) {
 
 // writeEvents writes a batch of events: their frames appended into one
 // pooled buffer, written once (or once per maxBatchBytes) and flushed once.
-func (h *Handler) writeEvents(out sink, events []*pubsub.Event) error {
+// Once flushed, the oldest event of the batch accepted after since is
+// timed in the delivery latency.
+func (h *Handler) writeEvents(out sink, events []*pubsub.Event, since time.Time) error {
 	bp, _ := h.buffers.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
@@ -244,6 +249,14 @@ func (h *Handler) writeEvents(out sink, events []*pubsub.Event) error {
 		return err
 	}
 	h.delivered.Add(float64(delivered))
+	for _, e := range events {
+		// One observation per write, the oldest live event's: a batch is
+		// written at once, and the write (a system call) costs far more.
+		if e.Gap == nil && !e.Time.Before(since) {
+			metrics.ObserveDelivery(h.latency, e.Time, since, time.Now())
+			break
+		}
+	}
 	return nil
 }
 

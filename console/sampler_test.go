@@ -60,7 +60,7 @@ func TestSampler(t *testing.T) {
 		frame = string(s.frame())
 		if !strings.HasPrefix(frame, "id: 3\n") || !strings.Contains(frame, `"published_total":4,`) ||
 			!strings.Contains(frame, `"published_per_second":0,`) ||
-			!strings.Contains(frame, `"subscribers":1,"subscribers_by_transport":{"sse":1}`) {
+			!strings.Contains(frame, `"subscribers":1,"subscribers_by_transport":{"grpc":0,"sse":1}`) {
 			t.Fatalf("third frame %q", frame)
 		}
 

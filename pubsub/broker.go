@@ -7,8 +7,9 @@ import "context"
 type Broker interface {
 	// Publish appends an event to m.Topic, creating the topic if needed, and
 	// fans it out to the topic's subscribers without waiting for them. It
-	// returns an error wrapping ErrInvalidTopic, ErrInvalidType or
-	// ErrInvalidIdempotencyKey for bad input, and ErrClosed after the broker
+	// returns an error wrapping ErrInvalidTopic, ErrInvalidType,
+	// ErrInvalidData or ErrInvalidIdempotencyKey for bad input (see
+	// ValidateMessage), and ErrClosed after the broker
 	// closed.
 	Publish(ctx context.Context, m Message) (Receipt, error)
 

@@ -85,7 +85,7 @@ func TestValidateTopicNamesTheCharacter(t *testing.T) {
 		{"日本", `"日本": character '日' at byte 0 is not allowed`},
 		{"a b", `"a b": character ' ' at byte 1 is not allowed`},
 		{"a\nb", `"a\nb": character '\n' at byte 1 is not allowed`},
-		{"ab\xff", `"ab\xff": invalid UTF-8 byte 0xff at byte 2`},
+		{"ab\xff", `"ab\xff": not valid UTF-8: byte 2 is 0xff`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

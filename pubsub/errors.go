@@ -14,6 +14,8 @@ var (
 	// ErrInvalidIdempotencyKey: an idempotency key is too long or holds
 	// control characters.
 	ErrInvalidIdempotencyKey = errors.New("pubsub: invalid idempotency key")
+	// ErrInvalidData: event data is not valid UTF-8.
+	ErrInvalidData = errors.New("pubsub: invalid event data")
 	// ErrNoTopics: a subscription names no topic.
 	ErrNoTopics = errors.New("pubsub: no topics")
 	// ErrTopicNotFound: the topic does not exist.

@@ -89,6 +89,11 @@ const (
 	GapCursorMalformed
 )
 
+// GapReasons returns every GapReason, in order.
+func GapReasons() []GapReason {
+	return []GapReason{GapCursorTooOld, GapCursorUnknown, GapCursorMalformed}
+}
+
 // String returns the reason's name as used on the wire, for example
 // "cursor_too_old".
 func (r GapReason) String() string {

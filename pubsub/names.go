@@ -30,6 +30,9 @@ func ValidateTopic(name string) error {
 	if len(name) > MaxTopicLen {
 		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrInvalidTopic, len(name), MaxTopicLen)
 	}
+	if err := checkUTF8(name); err != nil {
+		return fmt.Errorf("%w: %q: %v", ErrInvalidTopic, name, err)
+	}
 	segment := 0
 	for i := 0; i < len(name); i++ {
 		c := name[i]
@@ -84,12 +87,26 @@ func ValidateIdempotencyKey(key string) error {
 	return nil
 }
 
-// ValidateMessage checks the topic, type and idempotency key of m.
+// ValidateData reports whether data is valid event data: UTF-8 text,
+// which every transport can carry (an SSE stream is UTF-8). Its size is
+// limited by the server, not here. The error wraps ErrInvalidData and does
+// not quote the data.
+func ValidateData(data string) error {
+	if err := checkUTF8(data); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidData, err)
+	}
+	return nil
+}
+
+// ValidateMessage checks the topic, type, data and idempotency key of m.
 func ValidateMessage(m Message) error {
 	if err := ValidateTopic(m.Topic); err != nil {
 		return err
 	}
 	if err := ValidateType(m.Type); err != nil {
+		return err
+	}
+	if err := ValidateData(m.Data); err != nil {
 		return err
 	}
 	return ValidateIdempotencyKey(m.IdempotencyKey)
@@ -122,18 +139,31 @@ func ValidateTopics(topics []string) ([]string, error) {
 }
 
 // describeChar names the character that s starts with: the whole rune, not
-// its first byte, or the byte when s does not start with valid UTF-8.
+// its first byte. s is valid UTF-8 (checkUTF8).
 func describeChar(s string) string {
-	r, size := utf8.DecodeRuneInString(s)
-	if r == utf8.RuneError && size <= 1 {
-		return fmt.Sprintf("invalid UTF-8 byte 0x%02x", s[0])
-	}
+	r, _ := utf8.DecodeRuneInString(s)
 	return fmt.Sprintf("character %q", r)
 }
 
+// checkUTF8 reports where s stops being valid UTF-8, without quoting s.
+func checkUTF8(s string) error {
+	if utf8.ValidString(s) {
+		return nil
+	}
+	i := 0
+	for i < len(s) {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		i += n
+	}
+	return fmt.Errorf("not valid UTF-8: byte %d is %#x", i, s[i])
+}
+
 func checkText(s string) error {
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%q is not valid UTF-8", s)
+	if err := checkUTF8(s); err != nil {
+		return fmt.Errorf("%q: %v", s, err)
 	}
 	for i, r := range s {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"strings"
+
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
@@ -53,10 +55,12 @@ func toPublishAck(index uint64, r pubsub.Receipt) *ssebridgev1.PublishAck {
 func toSubscribeResponse(e *pubsub.Event) *ssebridgev1.SubscribeResponse {
 	if g := e.Gap; g != nil {
 		return &ssebridgev1.SubscribeResponse{Item: &ssebridgev1.SubscribeResponse_Gap{Gap: &ssebridgev1.Gap{
-			Reason:      toGapReason(g.Reason),
-			Topics:      g.Topics,
-			Id:          e.ID,
-			LastEventId: g.LastEventID,
+			Reason: toGapReason(g.Reason),
+			Topics: g.Topics,
+			Id:     e.ID,
+			// The cursor is echoed as sent; bytes that are not UTF-8 (a
+			// malformed cursor) become U+FFFD, which proto can marshal.
+			LastEventId: strings.ToValidUTF8(g.LastEventID, "\uFFFD"),
 		}}}
 	}
 	return &ssebridgev1.SubscribeResponse{Item: &ssebridgev1.SubscribeResponse_Event{Event: &ssebridgev1.Event{

@@ -20,7 +20,10 @@
 // reason is the machine-readable code, the one error shape of package
 // internal/apierror that REST clients receive in JSON too. Bad input is
 // INVALID_ARGUMENT with a google.rpc.BadRequest detail naming the offending
-// request field ("topic", "topics", "type", "idempotency_key" or "data");
+// request field ("topic", "topics", "type", "idempotency_key" or "data"),
+// strings that are not valid UTF-8 included: the server's codec lets such
+// a request through to the checks (lenient.go) where gRPC would answer
+// INTERNAL;
 // a missing topic, and one the caller may not read (GetTopic never tells
 // them apart), is NOT_FOUND (TOPIC_NOT_FOUND); refused credentials are
 // UNAUTHENTICATED (INVALID_TOKEN, UNAUTHENTICATED) or PERMISSION_DENIED

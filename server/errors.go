@@ -71,23 +71,32 @@ func dataTooLarge(size, limit int) error {
 	return fmt.Errorf("%w: data is %d bytes, the limit is %d bytes", errDataTooLarge, size, limit)
 }
 
+// inputErrors are the errors that are the request's fault: the field each
+// concerns (unless a fieldError names another) and the reason counted in
+// metrics.Rejected. The first entry that err matches (errors.Is) wins.
+var inputErrors = []struct {
+	err           error
+	field, reason string
+}{
+	{pubsub.ErrInvalidTopic, "topic", "invalid_topic"},
+	{pubsub.ErrNoTopics, "topics", "no_topics"},
+	{errTooManyTopics, "topics", "too_many_topics"},
+	{pubsub.ErrInvalidType, "type", "invalid_type"},
+	{pubsub.ErrInvalidIdempotencyKey, "idempotency_key", "invalid_idempotency_key"},
+	{pubsub.ErrInvalidData, "data", "invalid_data"},
+	{errDataTooLarge, "data", "data_too_large"},
+}
+
 // badInput reports whether err is a fault of the request, and if so which
 // field it concerns and the reason label counted in metrics.Rejected.
 func badInput(err error) (field, reason string, ok bool) {
-	switch {
-	case errors.Is(err, pubsub.ErrInvalidTopic):
-		field, reason = "topic", "invalid_topic"
-	case errors.Is(err, pubsub.ErrNoTopics):
-		field, reason = "topics", "no_topics"
-	case errors.Is(err, errTooManyTopics):
-		field, reason = "topics", "too_many_topics"
-	case errors.Is(err, pubsub.ErrInvalidType):
-		field, reason = "type", "invalid_type"
-	case errors.Is(err, pubsub.ErrInvalidIdempotencyKey):
-		field, reason = "idempotency_key", "invalid_idempotency_key"
-	case errors.Is(err, errDataTooLarge):
-		field, reason = "data", "data_too_large"
-	default:
+	for _, e := range inputErrors {
+		if errors.Is(err, e.err) {
+			field, reason, ok = e.field, e.reason, true
+			break
+		}
+	}
+	if !ok {
 		return "", "", false
 	}
 	if fe, isField := errors.AsType[*fieldError](err); isField {
@@ -96,21 +105,27 @@ func badInput(err error) (field, reason string, ok bool) {
 	return field, reason, true
 }
 
-// status maps err, returned by this package's checks, by the broker or by
-// the stream, to the status the client receives. It is the one place where
-// errors become gRPC codes. Every status it makes carries an ErrorInfo
-// detail whose reason is the error's machine-readable code (package
-// internal/apierror), so that REST clients, and the WWW-Authenticate
-// challenge, read the same reason as gRPC clients. Bad input is counted in metrics.Rejected;
-// errors the client cannot act on are logged and hidden behind "internal
-// error". method names the RPC in the log.
+// status is statusFor a call that only gRPC serves (a stream).
 func (s *Service) status(method string, err error) *status.Status {
+	return s.statusFor(metrics.GRPC, method, err)
+}
+
+// statusFor maps err, returned by this package's checks, by the broker or
+// by the stream, to the status the client receives. It is the one place
+// where errors become gRPC codes. Every status it makes carries an
+// ErrorInfo detail whose reason is the error's machine-readable code
+// (package internal/apierror), so that REST clients, and the
+// WWW-Authenticate challenge, read the same reason as gRPC clients. Bad
+// input is counted in metrics.Rejected, under transport; errors the client
+// cannot act on are logged and hidden behind "internal error". method
+// names the RPC in the log.
+func (s *Service) statusFor(transport, method string, err error) *status.Status {
 	if field, reason, ok := badInput(err); ok {
-		s.metrics.Rejected.WithLabelValues(metrics.GRPC, reason).Inc()
+		s.metrics.Rejected.WithLabelValues(transport, reason).Inc()
 		return apierror.BadRequest(strings.ToUpper(reason), field, err.Error())
 	}
 	if rl, ok := errors.AsType[*rateLimitedError](err); ok {
-		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "rate_limited").Inc()
+		s.metrics.Rejected.WithLabelValues(transport, "rate_limited").Inc()
 		return apierror.New(codes.ResourceExhausted, "RATE_LIMITED", rl.Error(), apierror.RetryAfter(rl.retryAfter))
 	}
 	if re, ok := errors.AsType[*streamlimit.RefusedError](err); ok {
@@ -118,18 +133,18 @@ func (s *Service) status(method string, err error) *status.Status {
 		if errors.Is(err, streamlimit.ErrTooManyClientStreams) {
 			reason = "too_many_client_streams"
 		}
-		s.metrics.Rejected.WithLabelValues(metrics.GRPC, reason).Inc()
+		s.metrics.Rejected.WithLabelValues(transport, reason).Inc()
 		return apierror.New(codes.ResourceExhausted, strings.ToUpper(reason), re.Error(), apierror.RetryAfter(re.RetryAfter))
 	}
 	switch {
 	case errors.Is(err, auth.ErrInvalidToken):
-		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "invalid_token").Inc()
+		s.metrics.Rejected.WithLabelValues(transport, "invalid_token").Inc()
 		return apierror.New(codes.Unauthenticated, apierror.ReasonInvalidToken, err.Error())
 	case errors.Is(err, auth.ErrUnauthenticated):
-		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "unauthenticated").Inc()
+		s.metrics.Rejected.WithLabelValues(transport, "unauthenticated").Inc()
 		return apierror.New(codes.Unauthenticated, apierror.ReasonUnauthenticated, err.Error())
 	case errors.Is(err, auth.ErrForbidden):
-		s.metrics.Rejected.WithLabelValues(metrics.GRPC, "forbidden").Inc()
+		s.metrics.Rejected.WithLabelValues(transport, "forbidden").Inc()
 		return apierror.New(codes.PermissionDenied, apierror.ReasonForbidden, err.Error())
 	case errors.Is(err, errCredentialExpired):
 		return apierror.New(codes.Unauthenticated, "CREDENTIAL_EXPIRED", msgExpired)

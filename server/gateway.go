@@ -71,7 +71,8 @@ func (s *Service) Gateway() (http.Handler, error) {
 			if b, ok := r.Body.(*limitedBody); ok && (b.exceeded || b.err != nil) {
 				closeAfterReply(w, r)
 			}
-			httpStatus, st := s.gatewayStatus(r, err)
+			httpStatus, st := s.gatewayStatus(r, err) // first: it may count the refusal itself
+			s.countRESTRefusal(r.Context(), err)
 			apierror.Write(w, httpStatus, st)
 		}),
 	)
@@ -79,14 +80,15 @@ func (s *Service) Gateway() (http.Handler, error) {
 		return nil, fmt.Errorf("server: registering the REST mapping: %w", err)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(withRESTCall(r.Context())) // for the metrics
 		if err := checkGatewayAuthorization(r.Header); err != nil {
 			_, out := runtime.MarshalerForRequest(mux, r)
-			runtime.HTTPError(r.Context(), mux, out, w, r, s.statusError("REST", err))
+			runtime.HTTPError(r.Context(), mux, out, w, r, s.callError(r.Context(), "REST", err))
 			return
 		}
 		if r.ContentLength > limit {
 			closeAfterReply(w, r)
-			apierror.Write(w, http.StatusRequestEntityTooLarge, s.bodyTooLarge())
+			apierror.Write(w, http.StatusRequestEntityTooLarge, s.bodyTooLarge(r.Context()))
 			return
 		}
 		if r.Method == http.MethodHead {
@@ -140,11 +142,11 @@ func (s *Service) bodyLimit() int64 {
 }
 
 // bodyTooLarge is the status of a body over bodyLimit, counted and mapped
-// like any oversized data.
-func (s *Service) bodyTooLarge() *status.Status {
+// like any oversized data under the request's transport.
+func (s *Service) bodyTooLarge(ctx context.Context) *status.Status {
 	err := fmt.Errorf("%w: the request body is larger than %d bytes (data is limited to %d bytes)",
 		errDataTooLarge, s.bodyLimit(), s.maxData)
-	return s.status("Publish", err)
+	return s.callStatus(ctx, "Publish", err)
 }
 
 // gatewayStatus returns the HTTP status (0: the one of the code) and the
@@ -155,7 +157,7 @@ func (s *Service) gatewayStatus(r *http.Request, err error) (int, *status.Status
 	if b, ok := r.Body.(*limitedBody); ok {
 		switch {
 		case b.exceeded:
-			return http.StatusRequestEntityTooLarge, s.bodyTooLarge()
+			return http.StatusRequestEntityTooLarge, s.bodyTooLarge(r.Context())
 		case errors.Is(b.err, os.ErrDeadlineExceeded):
 			s.log.Debug("REST request body timed out", "path", r.URL.Path, "err", b.err)
 			return http.StatusRequestTimeout, apierror.New(codes.DeadlineExceeded, "BODY_TIMEOUT", msgBodyTimeout)

@@ -111,8 +111,8 @@ func TestGatewayPublish(t *testing.T) {
 	if status != http.StatusOK || again["id"] != id || again["duplicate"] != true {
 		t.Errorf("retried POST: HTTP %d %v, want id %q, duplicate true", status, again, id)
 	}
-	if got := testutil.ToFloat64(e.metrics.Published.WithLabelValues(metrics.GRPC)); got != 1 {
-		t.Errorf("published metric = %v, want 1", got)
+	if got := testutil.ToFloat64(e.metrics.Published.WithLabelValues(metrics.REST)); got != 1 {
+		t.Errorf("published{rest} = %v, want 1", got)
 	}
 }
 
@@ -185,6 +185,9 @@ func TestGatewayBadRequests(t *testing.T) {
 		{"chunked body over the limit", "/v1/topics/ok/events", chunked{strings.NewReader(big)}, http.StatusRequestEntityTooLarge, "data"},
 		{"unknown field", "/v1/topics/ok/events", strings.NewReader(`{"dat":"x"}`), http.StatusBadRequest, ""},
 		{"not JSON", "/v1/topics/ok/events", bytes.NewReader([]byte("data=x")), http.StatusBadRequest, ""},
+		{"topic not UTF-8", "/v1/topics/a%FF/events", strings.NewReader(`{"data":"x"}`), http.StatusBadRequest, "topic"},
+		{"data not UTF-8", "/v1/topics/ok/events", strings.NewReader("{\"data\":\"\xff\"}"), http.StatusBadRequest, ""},
+		{"data, a lone surrogate", "/v1/topics/ok/events", strings.NewReader(`{"data":"\ud800"}`), http.StatusBadRequest, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,8 +195,15 @@ func TestGatewayBadRequests(t *testing.T) {
 			wantJSONError(t, status, body, tt.status, 3, tt.field)
 		})
 	}
-	if got := testutil.ToFloat64(e.metrics.Rejected.WithLabelValues(metrics.GRPC, "data_too_large")); got != 3 {
-		t.Errorf("rejected{data_too_large} = %v, want 3", got)
+	// Counted under transport rest; the gateway's own refusals of bodies
+	// that are not valid requests as invalid_request.
+	for reason, want := range map[string]float64{"data_too_large": 3, "invalid_topic": 2, "invalid_type": 1, "invalid_request": 4} {
+		if got := testutil.ToFloat64(e.metrics.Rejected.WithLabelValues(metrics.REST, reason)); got != want {
+			t.Errorf("rejected{rest, %s} = %v, want %v", reason, got, want)
+		}
+		if got := testutil.ToFloat64(e.metrics.Rejected.WithLabelValues(metrics.GRPC, reason)); got != 0 {
+			t.Errorf("rejected{grpc, %s} = %v, want 0", reason, got)
+		}
 	}
 	// Nothing was published.
 	status, body := e.call(t, http.MethodGet, "/v1/topics", nil)

@@ -35,11 +35,11 @@ const (
 func (s *Service) Publish(ctx context.Context, req *ssebridgev1.PublishRequest) (*ssebridgev1.PublishResponse, error) {
 	grant, err := s.grant(ctx)
 	if err != nil {
-		return nil, s.statusError("Publish", err)
+		return nil, s.callError(ctx, "Publish", err)
 	}
 	r, err := s.publish(ctx, grant, req)
 	if err != nil {
-		return nil, s.statusError("Publish", err)
+		return nil, s.callError(ctx, "Publish", err)
 	}
 	return toPublishResponse(r), nil
 }
@@ -72,7 +72,7 @@ func (s *Service) publish(ctx context.Context, grant *auth.Grant, req *ssebridge
 	}
 	s.metrics.PublishDuration.Observe(time.Since(start).Seconds())
 	if !r.Duplicate {
-		s.published.Inc()
+		s.published[transportOf(ctx)].Inc()
 	}
 	return r, nil
 }

@@ -31,6 +31,9 @@ type sender struct {
 	stream  grpc.ServerStreamingServer[ssebridgev1.SubscribeResponse]
 	sub     pubsub.Subscription
 	timeout time.Duration
+	// subscribed is when the subscription was made: events accepted
+	// later are timed in the delivery latency.
+	subscribed time.Time
 
 	quit   chan struct{} // closed by stop
 	result chan error    // why the sender ended, once its subscription is closed
@@ -45,11 +48,11 @@ type sender struct {
 	armed   bool      // whether watchdog is set
 }
 
-func newSender(svc *Service, stream grpc.ServerStreamingServer[ssebridgev1.SubscribeResponse], sub pubsub.Subscription) *sender {
+func newSender(svc *Service, stream grpc.ServerStreamingServer[ssebridgev1.SubscribeResponse], sub pubsub.Subscription, subscribed time.Time) *sender {
 	w := time.NewTimer(time.Hour)
 	w.Stop()
 	return &sender{
-		svc: svc, stream: stream, sub: sub, timeout: svc.writeTimeout,
+		svc: svc, stream: stream, sub: sub, timeout: svc.writeTimeout, subscribed: subscribed,
 		quit: make(chan struct{}), result: make(chan error, 1), watchdog: w,
 	}
 }
@@ -91,7 +94,7 @@ func (p *sender) sendAll(batch []*pubsub.Event) error {
 		if !p.begin() {
 			return errSenderStopped
 		}
-		err := p.svc.deliver(p.stream, e)
+		err := p.svc.deliver(p.stream, e, p.subscribed)
 		p.end()
 		if err != nil {
 			return err

@@ -98,8 +98,8 @@ type Config struct {
 	// at Debug). nil means discard.
 	Logger *slog.Logger
 	// Metrics records publishes, deliveries and rejections with transport
-	// "grpc" (the REST mapping included). nil means metrics.New(nil):
-	// recorded but not exported.
+	// "grpc", or "rest" for the calls of the REST mapping (Gateway). nil
+	// means metrics.New(nil): recorded but not exported.
 	Metrics *metrics.Metrics
 }
 
@@ -125,8 +125,9 @@ type Service struct {
 	health       *health.Server
 
 	// Collectors with the transport label applied, used per event.
-	published   prometheus.Counter
+	published   map[string]prometheus.Counter // by transport: grpc and rest
 	delivered   prometheus.Counter
+	latency     prometheus.Observer
 	subscribers prometheus.Gauge
 	slow        prometheus.Counter
 
@@ -192,8 +193,12 @@ func New(cfg Config) (*Service, error) {
 		health:   health.NewServer(),
 		shutdown: make(chan struct{}),
 
-		published:   cfg.Metrics.Published.WithLabelValues(metrics.GRPC),
+		published: map[string]prometheus.Counter{
+			metrics.GRPC: cfg.Metrics.Published.WithLabelValues(metrics.GRPC),
+			metrics.REST: cfg.Metrics.Published.WithLabelValues(metrics.REST),
+		},
 		delivered:   cfg.Metrics.Delivered.WithLabelValues(metrics.GRPC),
+		latency:     cfg.Metrics.DeliveryLatency.WithLabelValues(metrics.GRPC),
 		subscribers: cfg.Metrics.Subscribers.WithLabelValues(metrics.GRPC),
 		slow:        cfg.Metrics.SlowDisconnects.WithLabelValues(metrics.GRPC),
 	}

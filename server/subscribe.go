@@ -47,6 +47,7 @@ func (s *Service) Subscribe(req *ssebridgev1.SubscribeRequest, stream grpc.Serve
 	if err != nil {
 		return s.statusError(method, err)
 	}
+	subscribed := time.Now() // events accepted before are replayed, not timed
 	sub, err := s.broker.Subscribe(ctx, topics, req.GetLastEventId())
 	if err != nil {
 		release()
@@ -60,7 +61,7 @@ func (s *Service) Subscribe(req *ssebridgev1.SubscribeRequest, stream grpc.Serve
 	if err != nil {
 		sub.Close()
 	} else {
-		err = s.serveSubscription(ctx, stream, sub, grant.Expires, end)
+		err = s.serveSubscription(ctx, stream, sub, subscribed, grant.Expires, end)
 	}
 	end.decided(err)
 	end.log(err)
@@ -71,8 +72,8 @@ func (s *Service) Subscribe(req *ssebridgev1.SubscribeRequest, stream grpc.Serve
 // why. It closes sub, unless the call was abandoned with a send blocked on
 // a connection the Service cannot close: then sub is closed as soon as the
 // end of the call unblocks that send.
-func (s *Service) serveSubscription(ctx context.Context, stream grpc.ServerStreamingServer[ssebridgev1.SubscribeResponse], sub pubsub.Subscription, expires time.Time, end *callEnd) error {
-	p := newSender(s, stream, sub)
+func (s *Service) serveSubscription(ctx context.Context, stream grpc.ServerStreamingServer[ssebridgev1.SubscribeResponse], sub pubsub.Subscription, subscribed, expires time.Time, end *callEnd) error {
+	p := newSender(s, stream, sub, subscribed)
 	defer p.watchdog.Stop()
 	go p.run(ctx)
 
@@ -212,9 +213,11 @@ func peerAddr(ctx context.Context) string {
 	return ""
 }
 
-// deliver sends one event or gap notice and counts it. An event's bytes
+// deliver sends one event or gap notice and counts it; an event accepted
+// after subscribed is timed in the delivery latency, from its acceptance to
+// the return of SendMsg (gRPC's transport then has it). An event's bytes
 // are shared with its other subscribers (subscribeResponses).
-func (s *Service) deliver(stream grpc.ServerStreamingServer[ssebridgev1.SubscribeResponse], e *pubsub.Event) error {
+func (s *Service) deliver(stream grpc.ServerStreamingServer[ssebridgev1.SubscribeResponse], e *pubsub.Event, subscribed time.Time) error {
 	var b []byte
 	if e.Gap == nil {
 		b = e.Encoded(subscribeResponses)
@@ -232,6 +235,7 @@ func (s *Service) deliver(stream grpc.ServerStreamingServer[ssebridgev1.Subscrib
 		s.metrics.GapNotices.WithLabelValues(metrics.GRPC, e.Gap.Reason.String()).Inc()
 	} else {
 		s.delivered.Inc()
+		metrics.ObserveDelivery(s.latency, e.Time, subscribed, time.Now())
 	}
 	return nil
 }

@@ -18,11 +18,11 @@ func (s *Service) ListTopics(ctx context.Context, req *ssebridgev1.ListTopicsReq
 	const method = "ListTopics"
 	grant, err := s.grant(ctx)
 	if err != nil {
-		return nil, s.statusError(method, err)
+		return nil, s.callError(ctx, method, err)
 	}
 	infos, err := s.broker.Topics(ctx, req.GetPrefix())
 	if err != nil {
-		return nil, s.statusError(method, err)
+		return nil, s.callError(ctx, method, err)
 	}
 	resp := &ssebridgev1.ListTopicsResponse{Topics: make([]*ssebridgev1.Topic, 0, len(infos))}
 	for _, t := range infos {
@@ -42,21 +42,21 @@ func (s *Service) GetTopic(ctx context.Context, req *ssebridgev1.GetTopicRequest
 	const method = "GetTopic"
 	topic := req.GetTopic()
 	if err := pubsub.ValidateTopic(topic); err != nil {
-		return nil, s.statusError(method, err)
+		return nil, s.callError(ctx, method, err)
 	}
 	grant, err := s.grant(ctx)
 	if err != nil {
-		return nil, s.statusError(method, err)
+		return nil, s.callError(ctx, method, err)
 	}
 	if !grant.CanSubscribe(topic) {
-		return nil, s.statusError(method, topicNotFound(topic))
+		return nil, s.callError(ctx, method, topicNotFound(topic))
 	}
 	info, err := s.broker.Topic(ctx, topic)
 	if errors.Is(err, pubsub.ErrTopicNotFound) {
 		err = topicNotFound(topic) // the same words whatever the broker says
 	}
 	if err != nil {
-		return nil, s.statusError(method, err)
+		return nil, s.callError(ctx, method, err)
 	}
 	return &ssebridgev1.GetTopicResponse{Topic: toTopic(info)}, nil
 }

@@ -105,7 +105,7 @@ func TestErrorShape(t *testing.T) {
 		{"REST escaped slash in topic", "GET", "/v1/topics/a%2Fb", "", 400, codes.InvalidArgument, "INVALID_TOPIC", "topic", `"a/b": character '/'`, ""},
 		{"REST publish escaped slash in topic", "POST", "/v1/topics/a%2Fb/events", `{"data":"x"}`, 400, codes.InvalidArgument, "INVALID_TOPIC", "topic", `"a/b": character '/'`, ""},
 		{"REST escaped colon in topic", "GET", "/v1/topics/user%3A42", "", 404, codes.NotFound, "TOPIC_NOT_FOUND", "", `"user:42"`, ""},
-		{"invalid UTF-8 topic", "GET", "/v1/topics/%FF/events", "", 400, codes.InvalidArgument, "INVALID_TOPIC", "topic", `invalid UTF-8 byte 0xff`, ""},
+		{"invalid UTF-8 topic", "GET", "/v1/topics/%FF/events", "", 400, codes.InvalidArgument, "INVALID_TOPIC", "topic", `not valid UTF-8: byte 0 is 0xff`, ""},
 		{"REST unknown topic", "GET", "/v1/topics/missing", "", 404, codes.NotFound, "TOPIC_NOT_FOUND", "", "missing", ""},
 		{"REST unknown field", "POST", "/v1/topics/a/events", `{"dat":"x"}`, 400, codes.InvalidArgument, "INVALID_ARGUMENT", "", "dat", ""},
 		{"no route", "GET", "/nowhere", "", 404, codes.NotFound, "NOT_FOUND", "", "/nowhere", ""},

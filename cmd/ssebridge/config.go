@@ -72,8 +72,29 @@ func setFromEnv(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) error {
 // environment through lookupEnv.
 func parseServeFlags(args []string, lookupEnv func(string) (string, bool), output io.Writer) (serveConfig, error) {
 	var cfg serveConfig
-	fs := flag.NewFlagSet("ssebridge serve", flag.ContinueOnError)
+	fs := serveFlags(&cfg)
 	fs.SetOutput(output)
+
+	// Environment variables set the defaults; the command line wins.
+	if err := setFromEnv(fs, lookupEnv); err != nil {
+		return cfg, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := checkRanges(fs); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.validate()
+}
+
+// serveFlags returns the flags of "serve", each bound to its field of cfg
+// and set to its default.
+func serveFlags(cfg *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("ssebridge serve", flag.ContinueOnError)
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":8080", "listen address for HTTP: SSE, REST, /metrics, /healthz")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":9090", "listen address for gRPC")
 	fs.StringVar(&cfg.InternalAddr, "internal-addr", "", "listen address, plain HTTP, for /metrics, /healthz, /readyz and the web console (with the API it uses), which then leave --http-addr (empty: they stay there)")
@@ -96,49 +117,20 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), outpu
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTP (HTTP/2 included) and gRPC over TLS; needs --tls-key")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	registerSecurityFlags(fs, &cfg.Security)
-
-	// Environment variables set the defaults; the command line wins.
-	if err := setFromEnv(fs, lookupEnv); err != nil {
-		return cfg, err
-	}
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	return cfg, cfg.validate()
+	return fs
 }
 
+// validate checks what the ranges of the numeric flags (flagRanges,
+// checked before) do not: the flags that depend on each other.
 func (c serveConfig) validate() error {
 	if err := c.Security.validate(); err != nil {
 		return err
 	}
 	switch {
-	case c.Heartbeat <= 0:
-		return fmt.Errorf("--heartbeat must be positive, not %v", c.Heartbeat)
-	case c.Retry < 0:
-		return fmt.Errorf("--retry must not be negative")
-	case c.WriteTimeout <= 0:
-		return fmt.Errorf("--write-timeout must be positive")
-	case c.HistorySize < 0:
-		return fmt.Errorf("--history-size must not be negative")
-	case c.HistoryTTL <= 0:
-		return fmt.Errorf("--history-ttl must be positive")
-	case c.MaxTopics <= 0:
-		return fmt.Errorf("--max-topics must be positive")
-	case c.QueueSize <= 0:
-		return fmt.Errorf("--queue-size must be positive")
-	case c.MaxDataBytes <= 0:
-		return fmt.Errorf("--max-data-bytes must be positive")
-	case c.IdempotencyWindow <= 0:
-		return fmt.Errorf("--idempotency-window must be positive")
-	case c.ShutdownTimeout <= 0:
-		return fmt.Errorf("--shutdown-timeout must be positive")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat)
-	case c.MaxStreamAge < 0 || c.MaxStreamAgeJitter < 0:
-		return fmt.Errorf("--max-stream-age and --max-stream-age-jitter must not be negative")
+	case c.MaxStreamAge == 0 && c.MaxStreamAgeJitter != 0:
+		return fmt.Errorf("--max-stream-age-jitter (%v) needs --max-stream-age", c.MaxStreamAgeJitter)
 	case c.MaxStreamAge > 0 && c.MaxStreamAgeJitter >= c.MaxStreamAge:
 		return fmt.Errorf("--max-stream-age-jitter (%v) must be less than --max-stream-age (%v)", c.MaxStreamAgeJitter, c.MaxStreamAge)
 	case (c.TLSCert == "") != (c.TLSKey == ""):

@@ -559,8 +559,8 @@ func TestInternalAddr(t *testing.T) {
 	if code, body := s.doAt(t, s.opsURL, http.MethodGet, "/readyz", nil); code != http.StatusOK || body["raw"] != "ready\n" {
 		t.Errorf("internal /readyz: %d %v", code, body)
 	}
-	if v := s.metric(t, `ssebridge_events_published_total{transport="grpc"}`); v != 1 {
-		t.Errorf("published metric on the internal address = %v, want 1", v)
+	if v := s.metric(t, `ssebridge_events_published_total{transport="rest"}`); v != 1 {
+		t.Errorf("published{rest} metric on the internal address = %v, want 1", v)
 	}
 	if code, body := s.doAt(t, s.opsURL, http.MethodGet, "/", nil); code != http.StatusOK || !strings.Contains(body["raw"].(string), "<html") {
 		t.Errorf("internal GET / (the console): %d", code)

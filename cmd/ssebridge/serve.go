@@ -42,6 +42,9 @@ type listeners struct {
 func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listeners, ready func(listeners)) error {
 	log := cfg.logger(logOutput)
 	raiseOpenFileLimit(log)
+	if cfg.HistorySize == 0 {
+		log.Warn("--history-size 0: no event is retained, so clients cannot resume; a reconnect with a Last-Event-ID gets a gap notice")
+	}
 
 	hub, err := memory.New(cfg.hubConfig())
 	if err != nil {

@@ -303,7 +303,8 @@ func TestTransportFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"--max-stream-age", "-1s"}, "--max-stream-age"},
-		{[]string{"--max-stream-age", "1s", "--max-stream-age-jitter", "1s"}, "--max-stream-age-jitter"},
+		{[]string{"--max-stream-age", "1m", "--max-stream-age-jitter", "1m"}, "--max-stream-age-jitter (1m0s) must be less than --max-stream-age (1m0s)"},
+		{[]string{"--max-stream-age-jitter", "1m"}, "--max-stream-age-jitter (1m0s) needs --max-stream-age"},
 		{[]string{"--tls-cert", "c.pem"}, "--tls-key"},
 		{[]string{"--tls-key", "k.pem"}, "--tls-cert"},
 		{[]string{"--cors-origins", "https://a.example/"}, "https://a.example/"},

@@ -529,6 +529,8 @@ func testInvalidInput(t *testing.T, newBroker NewBroker) {
 		{pubsub.Message{Topic: "a", Type: "ssebridge.gap"}, pubsub.ErrInvalidType},
 		{pubsub.Message{Topic: "a", Type: "x\ny"}, pubsub.ErrInvalidType},
 		{pubsub.Message{Topic: "a", IdempotencyKey: string(make([]byte, 200))}, pubsub.ErrInvalidIdempotencyKey},
+		{pubsub.Message{Topic: "a\xff"}, pubsub.ErrInvalidTopic},
+		{pubsub.Message{Topic: "a", Data: "ok \xff"}, pubsub.ErrInvalidData},
 	} {
 		if _, err := b.Publish(ctx, tc.m); !errors.Is(err, tc.want) {
 			t.Errorf("Publish(%+v) = %v, want %v", tc.m, err, tc.want)
