@@ -20,8 +20,8 @@ var flagRanges = []flagRange{
 	{"heartbeat", between(time.Second, time.Hour), ""},
 	{"retry", between(100*time.Millisecond, time.Hour), "no retry line"},
 	{"write-timeout", between(time.Second, 10*time.Minute), ""},
-	{"max-stream-age", between(10*time.Second, 168*time.Hour), "no limit"},
-	{"max-stream-age-jitter", between(time.Second, 24*time.Hour), "a tenth of --max-stream-age"},
+	{"max-stream-age", between(time.Second, 168*time.Hour), "no limit"},
+	{"max-stream-age-jitter", between(10*time.Millisecond, 24*time.Hour), "a tenth of --max-stream-age"},
 	{"max-topics", between(1, 256), ""},
 	// The hub.
 	{"history-size", between(1, 1_000_000), "no history (clients cannot resume; logged as a warning)"},
