@@ -41,7 +41,8 @@ type Config struct {
 	// the start of every stream. 0 means DefaultRetry (3s); a negative
 	// value sends no retry line, leaving the client's own default.
 	Retry time.Duration
-	// MaxTopics is the most topics one stream may subscribe to. 0 means
+	// MaxTopics is the most topics one stream may name, duplicates
+	// included (as gRPC Subscribe counts them). 0 means
 	// DefaultMaxTopics (16).
 	MaxTopics int
 	// WriteTimeout bounds each write to a client. A client that does not
@@ -229,9 +230,13 @@ func (h *Handler) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 
 // serve validates a stream request, subscribes and streams.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string) {
-	topics, err := pubsub.ValidateTopics(topics)
-	if err == nil && len(topics) > h.maxTopics {
+	// Counted before duplicates are removed, as gRPC counts them: that
+	// bounds the work of removing them.
+	var err error
+	if len(topics) > h.maxTopics {
 		err = fmt.Errorf("%w: %d topics, the limit is %d", ErrTooManyTopics, len(topics), h.maxTopics)
+	} else {
+		topics, err = pubsub.ValidateTopics(topics)
 	}
 	if err != nil {
 		h.writeError(w, r, err)
