@@ -33,6 +33,7 @@ type testServer struct {
 	opsURL   string // /metrics, /healthz, /readyz and the console: httpURL unless --internal-addr is set
 	grpcAddr string
 	grpc     ssebridgev1.EventServiceClient
+	grpcConn *grpc.ClientConn // grpc's connection
 	http     *http.Client
 	logs     *syncBuffer
 
@@ -130,7 +131,7 @@ func startServerOn(t *testing.T, ln listeners, configure func(*serveConfig)) *te
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.grpc = ssebridgev1.NewEventServiceClient(conn)
+	s.grpc, s.grpcConn = ssebridgev1.NewEventServiceClient(conn), conn
 	t.Cleanup(func() {
 		conn.Close()
 		s.http.CloseIdleConnections()
