@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/ssebridge/ssebridge"
+	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/bridge"
 	"github.com/ssebridge/ssebridge/console"
 	"github.com/ssebridge/ssebridge/internal/metrics"
@@ -45,27 +47,97 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 	if cfg.HistorySize == 0 {
 		log.Warn("--history-size 0: no event is retained, so clients cannot resume; a reconnect with a Last-Event-ID gets a gap notice")
 	}
+	n, err := newNode(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	if ln, err = n.listen(ln); err != nil {
+		return err
+	}
+	errc := n.start(ln)
+	if ready != nil {
+		ready(ln)
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	case serveErr = <-errc:
+		log.Error("server failed; shutting down", "err", serveErr)
+	}
+	n.shutdown()
+	log.Info("stopped")
+	return serveErr
+}
 
+// node is one ssebridge process: the broker, the services over it, and the
+// servers that expose them. newNode builds it; serve listens, starts,
+// shuts it down and closes it. Only serve's goroutine calls its methods;
+// shuttingDown is read by /readyz.
+type node struct {
+	cfg serveConfig
+	log *slog.Logger
+
+	hub     *memory.Hub
+	reg     *prometheus.Registry
+	svc     *server.Service
+	sse     *bridge.Handler
+	console *console.Handler
+	closers []func() // undo what newNode set up, last first
+
+	tls      *tls.Config
+	public   *publicHTTP
+	internal *http.Server // nil without cfg.InternalAddr
+	grpc     *grpc.Server
+
+	shuttingDown atomic.Bool
+}
+
+// newNode builds the services of cfg and the servers that expose them. It
+// starts nothing that listens.
+func newNode(cfg serveConfig, log *slog.Logger) (*node, error) {
+	n := &node{cfg: cfg, log: log}
+	err := n.services()
+	if err == nil {
+		err = n.servers()
+	}
+	if err != nil {
+		n.close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// close releases what newNode set up: the hub and the authenticator.
+func (n *node) close() {
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		n.closers[i]()
+	}
+	n.closers = nil
+}
+
+// services creates the hub, the metrics, the authenticator, the stream
+// limits, and over them the gRPC service, the SSE bridge and the console.
+func (n *node) services() error {
+	cfg := n.cfg
 	hub, err := memory.New(cfg.hubConfig())
 	if err != nil {
 		return fmt.Errorf("starting the hub: %w", err)
 	}
-	defer hub.Close()
+	n.hub = hub
+	n.closers = append(n.closers, func() { hub.Close() })
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(reg)
+	n.reg = prometheus.NewRegistry()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(n.reg)
 
-	authn, stopAuth, err := cfg.Security.authenticator(log)
+	authn, stopAuth, err := cfg.Security.authenticator(n.log)
 	if err != nil {
 		return err
 	}
-	defer stopAuth()
+	n.closers = append(n.closers, stopAuth)
 
-	retry := cfg.Retry
-	if retry == 0 {
-		retry = -1 // the flag's 0 sends no retry line; the bridge's 0 is its default
-	}
 	// One accounting for the streams of every transport: SSE and gRPC
 	// Subscribe. Refusals ask clients to retry after the SSE retry delay.
 	streams, err := streamlimit.New(streamlimit.Config{
@@ -76,67 +148,128 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 	if err != nil {
 		return fmt.Errorf("creating the stream limits: %w", err)
 	}
-
-	svc, err := server.New(server.Config{
-		Broker:             hub,
-		MaxDataBytes:       cfg.MaxDataBytes,
-		MaxTopics:          cfg.MaxTopics,
-		Auth:               authn,
-		PublishRate:        cfg.Security.PublishRate,
-		PublishBurst:       cfg.Security.PublishBurst,
-		WriteTimeout:       cfg.WriteTimeout,
-		MaxStreamAge:       cfg.MaxStreamAge,
-		MaxStreamAgeJitter: cfg.MaxStreamAgeJitter,
-		Streams:            streams,
-		ClientAddrHeader:   cfg.Security.ClientAddrHeader,
-		Logger:             log.With("component", "grpc"),
-		Metrics:            m,
-	})
-	if err != nil {
+	if n.svc, err = server.New(cfg.serviceConfig(hub, authn, streams, m, n.log)); err != nil {
 		return fmt.Errorf("creating the gRPC service: %w", err)
 	}
-	gateway, err := svc.Gateway()
-	if err != nil {
-		return fmt.Errorf("creating the REST gateway: %w", err)
-	}
-	sse, err := bridge.New(bridge.Config{
-		Broker:             hub,
-		Heartbeat:          cfg.Heartbeat,
-		Retry:              retry,
-		MaxTopics:          cfg.MaxTopics,
-		WriteTimeout:       cfg.WriteTimeout,
-		MaxStreamAge:       cfg.MaxStreamAge,
-		MaxStreamAgeJitter: cfg.MaxStreamAgeJitter,
-		Auth:               authn,
-		Streams:            streams,
-		ClientAddrHeader:   cfg.Security.ClientAddrHeader,
-		Logger:             log.With("component", "sse"),
-		Metrics:            m,
-	})
-	if err != nil {
+	if n.sse, err = bridge.New(cfg.bridgeConfig(hub, authn, streams, m, n.log)); err != nil {
 		return fmt.Errorf("creating the SSE bridge: %w", err)
 	}
-	webConsole, err := console.New(console.Config{
+	n.console, err = console.New(console.Config{
 		Metrics:      m,
 		WriteTimeout: cfg.WriteTimeout,
 		TokenCookie:  cfg.Security.JWTCookie,
-		Logger:       log.With("component", "console"),
+		Logger:       n.log.With("component", "console"),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the web console: %w", err)
 	}
+	return nil
+}
 
-	openAPI, err := ssebridge.OpenAPI()
+// serviceConfig is the gRPC service's configuration.
+func (c serveConfig) serviceConfig(hub *memory.Hub, authn *auth.Authenticator, streams *streamlimit.Limiter, m *metrics.Metrics, log *slog.Logger) server.Config {
+	return server.Config{
+		Broker:             hub,
+		MaxDataBytes:       c.MaxDataBytes,
+		MaxTopics:          c.MaxTopics,
+		Auth:               authn,
+		PublishRate:        c.Security.PublishRate,
+		PublishBurst:       c.Security.PublishBurst,
+		WriteTimeout:       c.WriteTimeout,
+		MaxStreamAge:       c.MaxStreamAge,
+		MaxStreamAgeJitter: c.MaxStreamAgeJitter,
+		Streams:            streams,
+		ClientAddrHeader:   c.Security.ClientAddrHeader,
+		Logger:             log.With("component", "grpc"),
+		Metrics:            m,
+	}
+}
+
+// bridgeConfig is the SSE bridge's configuration.
+func (c serveConfig) bridgeConfig(hub *memory.Hub, authn *auth.Authenticator, streams *streamlimit.Limiter, m *metrics.Metrics, log *slog.Logger) bridge.Config {
+	retry := c.Retry
+	if retry == 0 {
+		retry = -1 // the flag's 0 sends no retry line; the bridge's 0 is its default
+	}
+	return bridge.Config{
+		Broker:             hub,
+		Heartbeat:          c.Heartbeat,
+		Retry:              retry,
+		MaxTopics:          c.MaxTopics,
+		WriteTimeout:       c.WriteTimeout,
+		MaxStreamAge:       c.MaxStreamAge,
+		MaxStreamAgeJitter: c.MaxStreamAgeJitter,
+		Auth:               authn,
+		Streams:            streams,
+		ClientAddrHeader:   c.Security.ClientAddrHeader,
+		Logger:             log.With("component", "sse"),
+		Metrics:            m,
+	}
+}
+
+// servers creates the HTTP servers (public, and internal with
+// cfg.InternalAddr) and the gRPC server.
+func (n *node) servers() error {
+	cfg := n.cfg
+	mux, ops, err := n.muxes()
 	if err != nil {
 		return err
 	}
+	if n.tls, err = cfg.tlsConfig(n.log); err != nil {
+		return err
+	}
+	grpcTLS, err := cfg.Security.grpcTLS(n.tls)
+	if err != nil {
+		return err
+	}
+	var handler http.Handler = withBodyTimeout(cfg.Security.BodyTimeout, withCORS(cfg.CORSOrigins, withoutPathRedirects(mux)))
+	if cfg.wrapHTTP != nil {
+		handler = cfg.wrapHTTP(handler)
+	}
+	public := n.httpServer(handler)
+	public.Protocols = httpProtocols()
+	public.TLSConfig = n.tls
+	n.public = newPublicHTTP(public, n.tls != nil, n.log)
+	if cfg.InternalAddr != "" {
+		// Plain HTTP, same-origin: no TLS and no CORS.
+		n.internal = n.httpServer(withBodyTimeout(cfg.Security.BodyTimeout, withoutPathRedirects(ops)))
+	}
+	grpcOpts := []grpc.ServerOption{cfg.grpcKeepalive()}
+	if grpcTLS != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(grpcTLS)))
+	}
+	n.grpc = n.svc.NewGRPCServer(grpcOpts...)
+	return nil
+}
 
-	var shuttingDown atomic.Bool
-	// The public mux serves event streams and the REST API. The operator's
-	// endpoints join them there, or, with cfg.InternalAddr, on a mux of
-	// their own that serves the API too, for the console's use.
+// httpServer is an HTTP server of handler with the configured limits.
+func (n *node) httpServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: n.cfg.Security.ReadHeaderTimeout,
+		MaxHeaderBytes:    n.cfg.Security.serverMaxHeaderBytes(),
+		// Protects the REST endpoints; SSE streams set a deadline per write.
+		WriteTimeout: 30 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// muxes returns the public mux and the operator's. The public mux serves
+// event streams and the REST API. The operator's endpoints join them
+// there, or, with cfg.InternalAddr, on a mux of their own that serves the
+// API too, for the console's use.
+func (n *node) muxes() (public, ops *http.ServeMux, err error) {
+	openAPI, err := ssebridge.OpenAPI()
+	if err != nil {
+		return nil, nil, err
+	}
+	gateway, err := n.svc.Gateway()
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the REST gateway: %w", err)
+	}
 	api := func(mux *http.ServeMux) {
-		sse.Register(mux)
+		n.sse.Register(mux)
 		for _, route := range server.GatewayRoutes() {
 			mux.Handle(route, gateway)
 		}
@@ -146,166 +279,133 @@ func serve(ctx context.Context, cfg serveConfig, logOutput io.Writer, ln listene
 		})
 		mux.Handle("/", noRoute(mux)) // 404, or 405 with Allow
 	}
-	mux := http.NewServeMux()
-	api(mux)
-	ops := mux
-	if cfg.InternalAddr != "" {
+	public = http.NewServeMux()
+	api(public)
+	ops = public
+	if n.cfg.InternalAddr != "" {
 		ops = http.NewServeMux()
 		api(ops)
 	}
-	if cfg.Console {
-		webConsole.Register(ops) // GET / (the root only), /console/, /v1/stats
+	n.operatorRoutes(ops)
+	return public, ops, nil
+}
+
+// operatorRoutes registers the console, /metrics, /healthz and /readyz.
+func (n *node) operatorRoutes(ops *http.ServeMux) {
+	if n.cfg.Console {
+		n.console.Register(ops) // GET / (the root only), /console/, /v1/stats
 	}
-	ops.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	ops.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
 	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
 	ops.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if shuttingDown.Load() {
+		if n.shuttingDown.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			io.WriteString(w, "shutting down\n")
 			return
 		}
 		io.WriteString(w, "ready\n")
 	})
+}
 
-	tlsConfig, err := cfg.tlsConfig(log)
-	if err != nil {
-		return err
-	}
-	grpcTLS, err := cfg.Security.grpcTLS(tlsConfig)
-	if err != nil {
-		return err
-	}
-	var handler http.Handler = withBodyTimeout(cfg.Security.BodyTimeout, withCORS(cfg.CORSOrigins, withoutPathRedirects(mux)))
-	if cfg.wrapHTTP != nil {
-		handler = cfg.wrapHTTP(handler)
-	}
-	httpServer := &http.Server{
-		Handler:           handler,
-		Protocols:         httpProtocols(),
-		TLSConfig:         tlsConfig,
-		ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout,
-		MaxHeaderBytes:    cfg.Security.serverMaxHeaderBytes(),
-		// Protects the REST endpoints; SSE streams set a deadline per write.
-		WriteTimeout: 30 * time.Second,
-		IdleTimeout:  2 * time.Minute,
-		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	var internalServer *http.Server // nil without cfg.InternalAddr
-	if cfg.InternalAddr != "" {
-		// Plain HTTP, same-origin: no TLS and no CORS.
-		internalServer = &http.Server{
-			Handler:           withBodyTimeout(cfg.Security.BodyTimeout, withoutPathRedirects(ops)),
-			ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout,
-			MaxHeaderBytes:    cfg.Security.serverMaxHeaderBytes(),
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+// listen opens the configured addresses that ln does not hold yet, and
+// sets every listener to find dead peers.
+func (n *node) listen(ln listeners) (listeners, error) {
+	cfg := n.cfg
+	opened := []*net.Listener{}
+	fail := func(what string, err error) (listeners, error) {
+		for _, l := range opened {
+			(*l).Close()
 		}
+		return ln, fmt.Errorf("listening for %s: %w", what, err)
 	}
-	grpcOpts := []grpc.ServerOption{cfg.grpcKeepalive()}
-	if grpcTLS != nil {
-		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(grpcTLS)))
-	}
-	grpcServer := svc.NewGRPCServer(grpcOpts...)
-
+	var err error
 	if ln.http == nil {
 		if ln.http, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return fmt.Errorf("listening for HTTP: %w", err)
+			return fail("HTTP", err)
 		}
+		opened = append(opened, &ln.http)
 	}
 	if ln.grpc == nil {
 		if ln.grpc, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
-			ln.http.Close()
-			return fmt.Errorf("listening for gRPC: %w", err)
+			return fail("gRPC", err)
+		}
+		opened = append(opened, &ln.grpc)
+	}
+	if n.internal != nil && ln.internal == nil {
+		if ln.internal, err = net.Listen("tcp", cfg.InternalAddr); err != nil {
+			return fail("the internal endpoints", err)
 		}
 	}
+	return ln.findDeadPeers(cfg.deadPeers(n.log)), nil
+}
+
+// start serves ln in the background and returns the channel on which a
+// server that fails reports.
+func (n *node) start(ln listeners) <-chan error {
 	internalAddr := "" // for the log
-	if internalServer != nil {
-		if ln.internal == nil {
-			if ln.internal, err = net.Listen("tcp", cfg.InternalAddr); err != nil {
-				ln.http.Close()
-				ln.grpc.Close()
-				return fmt.Errorf("listening for the internal endpoints: %w", err)
-			}
-		}
+	if n.internal != nil {
 		internalAddr = ln.internal.Addr().String()
 	}
-	ln = ln.findDeadPeers(cfg.deadPeers(log))
-	log.Info("ssebridge serving",
+	n.log.Info("ssebridge serving",
 		"http", ln.http.Addr().String(), "grpc", ln.grpc.Addr().String(), "internal", internalAddr,
-		"tls", tlsConfig != nil, "broker", "memory",
-		"history_size", cfg.HistorySize, "history_ttl", cfg.HistoryTTL, "queue_size", cfg.QueueSize)
-
+		"tls", n.tls != nil, "broker", "memory",
+		"history_size", n.cfg.HistorySize, "history_ttl", n.cfg.HistoryTTL, "queue_size", n.cfg.QueueSize)
 	errc := make(chan error, 3)
-	public := newPublicHTTP(httpServer, tlsConfig != nil, log)
-	go func() {
-		if err := public.Serve(ln.http); !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("HTTP server: %w", err)
-		}
-	}()
-	go func() {
-		// Through svc.Listener, so that the service can close the
-		// connection of a Subscribe whose client stalled.
-		if err := grpcServer.Serve(svc.Listener(ln.grpc)); err != nil {
-			errc <- fmt.Errorf("gRPC server: %w", err)
-		}
-	}()
-	if internalServer != nil {
+	serve := func(what string, run func() error) {
 		go func() {
-			if err := internalServer.Serve(ln.internal); !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("internal HTTP server: %w", err)
+			if err := run(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: %w", what, err)
 			}
 		}()
 	}
-	if ready != nil {
-		ready(ln)
+	serve("HTTP server", func() error { return n.public.Serve(ln.http) })
+	// Through svc.Listener, so that the service can close the connection
+	// of a Subscribe whose client stalled.
+	serve("gRPC server", func() error { return n.grpc.Serve(n.svc.Listener(ln.grpc)) })
+	if n.internal != nil {
+		serve("internal HTTP server", func() error { return n.internal.Serve(ln.internal) })
 	}
+	return errc
+}
 
-	var serveErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	case serveErr = <-errc:
-		log.Error("server failed; shutting down", "err", serveErr)
-	}
-
-	shuttingDown.Store(true)
-	sse.Shutdown()
-	webConsole.Shutdown()
-	svc.Shutdown()
-	drain, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+// shutdown reports not ready, ends the streams, and drains the servers
+// for at most cfg.ShutdownTimeout, closing what is left after it.
+func (n *node) shutdown() {
+	n.shuttingDown.Store(true)
+	n.sse.Shutdown()
+	n.console.Shutdown()
+	n.svc.Shutdown()
+	drain, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 	defer cancel()
 
 	grpcDone := make(chan struct{})
 	go func() {
-		grpcServer.GracefulStop()
+		n.grpc.GracefulStop()
 		close(grpcDone)
 	}()
-	if err := public.Shutdown(drain); err != nil {
-		log.Warn("HTTP connections did not drain in time; closing them", "err", err)
-		public.Close()
+	if err := n.public.Shutdown(drain); err != nil {
+		n.log.Warn("HTTP connections did not drain in time; closing them", "err", err)
+		n.public.Close()
 	}
-	if err := sse.Wait(drain); err != nil {
-		log.Warn("event streams did not end in time", "err", err)
+	if err := n.sse.Wait(drain); err != nil {
+		n.log.Warn("event streams did not end in time", "err", err)
 	}
 	select {
 	case <-grpcDone:
 	case <-drain.Done():
-		log.Warn("gRPC streams did not drain in time; closing them")
-		grpcServer.Stop()
+		n.log.Warn("gRPC streams did not drain in time; closing them")
+		n.grpc.Stop()
 		<-grpcDone
 	}
 	// Last, so that /readyz answers 503 for as long as the rest drains.
-	if internalServer != nil {
-		if err := internalServer.Shutdown(drain); err != nil {
-			log.Warn("internal HTTP connections did not drain in time; closing them", "err", err)
-			internalServer.Close()
+	if n.internal != nil {
+		if err := n.internal.Shutdown(drain); err != nil {
+			n.log.Warn("internal HTTP connections did not drain in time; closing them", "err", err)
+			n.internal.Close()
 		}
 	}
-	log.Info("stopped")
-	return serveErr
 }
