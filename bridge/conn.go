@@ -55,7 +55,7 @@ func (s *connSink) lastWrite() time.Time { return s.clock.last }
 // connStream is what a stream served on a taken-over connection needs
 // after its handler has returned.
 type connStream struct {
-	conn    net.Conn
+	conn    net.Conn // nil until taken over
 	sub     pubsub.Subscription
 	release func()    // frees its slot in the stream limits
 	expires time.Time // when its credential expires; zero: never

@@ -230,29 +230,10 @@ func (h *Handler) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 
 // serve validates a stream request, subscribes and streams.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string) {
-	// Counted before duplicates are removed, as gRPC counts them: that
-	// bounds the work of removing them.
-	var err error
-	if len(topics) > h.maxTopics {
-		err = fmt.Errorf("%w: %d topics, the limit is %d", ErrTooManyTopics, len(topics), h.maxTopics)
-	} else {
-		topics, err = pubsub.ValidateTopics(topics)
-	}
+	topics, expires, err := h.admit(r, topics)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
-	}
-	var expires time.Time // when the credential expires; zero: never
-	if h.auth != nil {
-		grant, err := h.auth.HTTP(r)
-		if err == nil {
-			err = grant.CheckSubscribe(topics)
-		}
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-		expires = grant.Expires
 	}
 	if r.Method == http.MethodHead || h.shuttingDown() {
 		h.startStream(w)
@@ -270,30 +251,59 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string)
 		return
 	}
 	h.log.Debug("sse stream started", "path", r.URL.Path, "topics", topics, "remote", r.RemoteAddr)
+	h.stream(w, r, &connStream{sub: sub, release: release, expires: expires, path: r.URL.Path, remote: r.RemoteAddr})
+}
 
+// admit checks a stream request's topics and credential. It returns the
+// topics without duplicates and when the credential expires (zero: never).
+func (h *Handler) admit(r *http.Request, topics []string) ([]string, time.Time, error) {
+	// Counted before duplicates are removed, as gRPC counts them: that
+	// bounds the work of removing them.
+	if len(topics) > h.maxTopics {
+		return nil, time.Time{}, fmt.Errorf("%w: %d topics, the limit is %d", ErrTooManyTopics, len(topics), h.maxTopics)
+	}
+	topics, err := pubsub.ValidateTopics(topics)
+	if err != nil || h.auth == nil {
+		return topics, time.Time{}, err
+	}
+	grant, err := h.auth.HTTP(r)
+	if err == nil {
+		err = grant.CheckSubscribe(topics)
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return topics, grant.Expires, nil
+}
+
+// stream serves the subscription of cs, on the connection taken over from
+// net/http where it can be (HTTP/1.1), else through w. It releases the
+// subscription and the stream's slot when the stream ends.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, cs *connStream) {
 	// Counted before the client can see the headers, so that Wait, once
 	// the client has them, waits for this stream.
 	h.conns.add()
 	conn, err := h.takeOver(w, r)
 	if err == nil {
-		go h.serveConn(&connStream{conn: conn, sub: sub, release: release, expires: expires, path: r.URL.Path, remote: r.RemoteAddr})
+		cs.conn = conn
+		go h.serveConn(cs)
 		return
 	}
 	h.conns.done()
-	defer release()
-	defer sub.Close()
+	defer cs.release()
+	defer cs.sub.Close()
 	if !errors.Is(err, http.ErrNotSupported) {
 		h.ended(r.Context(), r.URL.Path, r.RemoteAddr, fmt.Errorf("%w: start: %w", errWrite, err))
 		return
 	}
-	if !expires.IsZero() {
+	if !cs.expires.IsZero() {
 		// The stream ends when the credential expires; the client
 		// reconnects with a fresh one and resumes from Last-Event-ID.
-		ctx, cancel := context.WithDeadlineCause(r.Context(), expires, errCredentialExpired)
+		ctx, cancel := context.WithDeadlineCause(r.Context(), cs.expires, errCredentialExpired)
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
-	h.ServeStream(w, r, sub)
+	h.ServeStream(w, r, cs.sub)
 }
 
 // acquire counts a new stream of r's client in the stream limits, or
