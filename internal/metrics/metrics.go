@@ -57,8 +57,9 @@ type Metrics struct {
 	Published *prometheus.CounterVec
 	// Delivered counts events written to subscribers, by transport.
 	Delivered *prometheus.CounterVec
-	// SlowDisconnects counts subscribers disconnected because their queue
-	// overflowed, by transport.
+	// SlowDisconnects counts subscribers disconnected as too slow, by
+	// transport: their queue overflowed, or a write to them was not taken
+	// within the write timeout.
 	SlowDisconnects *prometheus.CounterVec
 	// GapNotices counts gap notices sent, by transport and reason.
 	GapNotices *prometheus.CounterVec
@@ -102,7 +103,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"transport"}),
 		SlowDisconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "ssebridge", Name: "slow_subscriber_disconnects_total",
-			Help: "Subscribers disconnected because their queue overflowed, by transport.",
+			Help: "Subscribers disconnected as too slow (their queue overflowed, or a write was not taken within the write timeout), by transport.",
 		}, []string{"transport"}),
 		GapNotices: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "ssebridge", Name: "gap_notices_total",
