@@ -85,7 +85,11 @@ func TestHostileInputTable(t *testing.T) {
 			if !ok {
 				t.Fatalf("the README's row %q has no probe in hostile_test.go", row.input)
 			}
+			rejected := h.rejected(t)
 			got := probe(t)
+			if counted := h.rejected(t) - rejected; got.reason != "" && got.reason != "TOPIC_NOT_FOUND" && counted < 1 {
+				t.Errorf("refused with %s, but ssebridge_requests_rejected_total did not grow", got.reason)
+			}
 			want := row.answer
 			for _, m := range messagePart.FindAllStringSubmatch(want, -1) {
 				if !strings.Contains(got.message, m[1]) {
@@ -255,6 +259,25 @@ func mintWith(secret string, claims jwt.MapClaims) string {
 		panic(err)
 	}
 	return s
+}
+
+// rejected returns the sum of ssebridge_requests_rejected_total over all
+// its series.
+func (h *hostileEnv) rejected(t *testing.T) float64 {
+	t.Helper()
+	_, body := h.s.doAt(t, h.s.opsURL, http.MethodGet, "/metrics", nil)
+	var sum float64
+	for _, line := range strings.Split(body["raw"].(string), "\n") {
+		if rest, ok := strings.CutPrefix(line, "ssebridge_requests_rejected_total{"); ok {
+			_, value, _ := strings.Cut(rest, "} ")
+			var v float64
+			if _, err := fmt.Sscan(value, &v); err != nil {
+				t.Fatalf("metric line %q: %v", line, err)
+			}
+			sum += v
+		}
+	}
+	return sum
 }
 
 // http sends one request and returns its answer.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ssebridge/ssebridge/bridge"
 	"github.com/ssebridge/ssebridge/internal/apierror"
+	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/pubsub"
 )
 
@@ -21,15 +22,17 @@ var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, ht
 // the path with other methods, else with 404, in the one error shape. The
 // methods are found by asking mux, so they are those of the routes
 // registered at the time of the request.
-func noRoute(mux *http.ServeMux) http.Handler {
+// Each answer is counted in m.Rejected under transport "http".
+func noRoute(mux *http.ServeMux, m *metrics.Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			m.Rejected.WithLabelValues(metrics.HTTP, "method_not_allowed").Inc()
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			apierror.Write(w, http.StatusMethodNotAllowed, apierror.New(codes.Unimplemented, apierror.ReasonMethodNotAllowed,
 				fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", "))))
 			return
 		}
-		notFound(w, r)
+		notFound(w, r, m)
 	})
 }
 
@@ -47,8 +50,9 @@ func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 	return allow
 }
 
-// notFound answers a request for a path that nothing serves.
-func notFound(w http.ResponseWriter, r *http.Request) {
+// notFound answers a request for a path that nothing serves, and counts it.
+func notFound(w http.ResponseWriter, r *http.Request, m *metrics.Metrics) {
+	m.Rejected.WithLabelValues(metrics.HTTP, "not_found").Inc()
 	apierror.Write(w, 0, apierror.New(codes.NotFound, apierror.ReasonNotFound,
 		fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)))
 }
@@ -58,8 +62,9 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 // to the cleaned path, another route (GET /v1/topics//events to GET
 // /v1/topics/events). The path of a topic route whose topic is such a
 // segment is an invalid topic, answered like any other (400,
-// INVALID_TOPIC); every other such path is not found.
-func withoutPathRedirects(next http.Handler) http.Handler {
+// INVALID_TOPIC); every other such path is not found. Both are counted in
+// m.Rejected under transport "http".
+func withoutPathRedirects(next http.Handler, m *metrics.Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.EscapedPath()
 		if !strings.HasPrefix(path, "/v1/") || r.Method == http.MethodConnect || !needsCleaning(path) {
@@ -68,11 +73,12 @@ func withoutPathRedirects(next http.Handler) http.Handler {
 		}
 		if topic, ok := pathTopic(path); ok {
 			if err := pubsub.ValidateTopic(topic); err != nil {
+				m.Rejected.WithLabelValues(metrics.HTTP, "invalid_topic").Inc()
 				bridge.WriteError(w, err)
 				return
 			}
 		}
-		notFound(w, r)
+		notFound(w, r, m)
 	})
 }
 

@@ -81,6 +81,7 @@ type node struct {
 
 	hub     *memory.Hub
 	reg     *prometheus.Registry
+	metrics *metrics.Metrics
 	svc     *server.Service
 	sse     *bridge.Handler
 	console *console.Handler
@@ -131,6 +132,7 @@ func (n *node) services() error {
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(n.reg)
+	n.metrics = m
 
 	authn, stopAuth, err := cfg.Security.authenticator(n.log)
 	if err != nil {
@@ -222,7 +224,7 @@ func (n *node) servers() error {
 	if err != nil {
 		return err
 	}
-	var handler http.Handler = withBodyTimeout(cfg.Security.BodyTimeout, withCORS(cfg.CORSOrigins, withoutPathRedirects(mux)))
+	var handler http.Handler = withBodyTimeout(cfg.Security.BodyTimeout, withCORS(cfg.CORSOrigins, withoutPathRedirects(mux, n.metrics)))
 	if cfg.wrapHTTP != nil {
 		handler = cfg.wrapHTTP(handler)
 	}
@@ -232,7 +234,7 @@ func (n *node) servers() error {
 	n.public = newPublicHTTP(public, n.tls != nil, n.log)
 	if cfg.InternalAddr != "" {
 		// Plain HTTP, same-origin: no TLS and no CORS.
-		n.internal = n.httpServer(withBodyTimeout(cfg.Security.BodyTimeout, withoutPathRedirects(ops)))
+		n.internal = n.httpServer(withBodyTimeout(cfg.Security.BodyTimeout, withoutPathRedirects(ops, n.metrics)))
 	}
 	grpcOpts := []grpc.ServerOption{cfg.grpcKeepalive()}
 	if grpcTLS != nil {
@@ -277,7 +279,7 @@ func (n *node) muxes() (public, ops *http.ServeMux, err error) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(openAPI)
 		})
-		mux.Handle("/", noRoute(mux)) // 404, or 405 with Allow
+		mux.Handle("/", noRoute(mux, n.metrics)) // 404, or 405 with Allow
 	}
 	public = http.NewServeMux()
 	api(public)

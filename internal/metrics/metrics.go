@@ -18,6 +18,10 @@ const (
 	// REST is the REST mapping of the gRPC service (grpc-gateway, served
 	// in process): its publishes and rejections.
 	REST = "rest"
+	// HTTP is the HTTP server's own routing, before any of the above: a
+	// path no route serves, a method a route does not serve, a path with
+	// an empty, "." or ".." segment.
+	HTTP = "http"
 )
 
 // RejectReasons returns the values of the reason label of Rejected that
@@ -43,6 +47,8 @@ func RejectReasons(transport string) []string {
 		return append(service, "too_many_streams", "too_many_client_streams")
 	case REST:
 		return append(service, "invalid_request")
+	case HTTP:
+		return []string{"not_found", "method_not_allowed", "invalid_topic"}
 	}
 	return nil
 }
@@ -146,7 +152,7 @@ func (m *Metrics) initSeries() {
 	for _, t := range []string{GRPC, REST} {
 		m.Published.WithLabelValues(t)
 	}
-	for _, t := range []string{SSE, GRPC, REST} {
+	for _, t := range []string{SSE, GRPC, REST, HTTP} {
 		for _, r := range RejectReasons(t) {
 			m.Rejected.WithLabelValues(t, r)
 		}

@@ -49,7 +49,7 @@ func TestFreshRegistryShowsZeros(t *testing.T) {
 			want["ssebridge_gap_notices_total"] = append(want["ssebridge_gap_notices_total"], "reason="+r+",transport="+transport)
 		}
 	}
-	for _, transport := range []string{metrics.GRPC, metrics.REST, metrics.SSE} {
+	for _, transport := range []string{metrics.GRPC, metrics.REST, metrics.SSE, metrics.HTTP} {
 		for _, r := range metrics.RejectReasons(transport) {
 			want["ssebridge_requests_rejected_total"] = append(want["ssebridge_requests_rejected_total"], "reason="+r+",transport="+transport)
 		}
