@@ -102,5 +102,5 @@
 // The SSE wire format lives in this package only. AppendEvent,
 // AppendComment and AppendRetry cannot produce a malformed frame: they
 // reject what a client could not read back unchanged. EncodeEvent encodes a
-// published event once for all its subscribers, through pubsub.Event.Encoded.
+// published event once for all its subscribers, through SharedFrame (cached in pubsub.Event.Wire.SSE).
 package bridge

@@ -122,12 +122,18 @@ func AppendRetry(dst []byte, d time.Duration) []byte {
 	return append(dst, "\n\n"...)
 }
 
-// Frames is the SSE frame encoding of events: e.Encoded(Frames) is
-// EncodeEvent(e), computed once per event and shared by every subscriber.
-var Frames = pubsub.NewEncoding(EncodeEvent)
+// SharedFrame returns EncodeEvent(e), computed once per event (in
+// e.Wire.SSE) and shared by every subscriber. Callers must not modify the
+// returned bytes. It is safe for concurrent use.
+func SharedFrame(e *pubsub.Event) []byte {
+	return e.Wire.SSE.Load(e, encodeShared).([]byte)
+}
+
+// encodeShared fills pubsub.Event.Wire.SSE with a []byte.
+func encodeShared(e *pubsub.Event) any { return EncodeEvent(e) }
 
 // EncodeEvent returns the SSE frame of e. For a published event the frame
-// carries e.ID, e.Type and e.Data; get it through e.Encoded(Frames) so that
+// carries e.ID, e.Type and e.Data; get it through SharedFrame so that
 // an event is encoded once and its bytes are shared by every subscriber. Data
 // that is not valid UTF-8 is written with each invalid byte sequence
 // replaced by U+FFFD, as a client would decode it anyway.
@@ -138,7 +144,7 @@ var Frames = pubsub.NewEncoding(EncodeEvent)
 //	{"reason":"cursor_too_old","topics":["a","b"],"last_event_id":"<cursor sent>"}
 //
 // Gap notices belong to one subscriber: encode them directly, not through
-// e.Encoded.
+// SharedFrame.
 //
 // EncodeEvent returns nil when e cannot be represented: an empty ID, or an
 // ID or type that AppendEvent rejects. Brokers never deliver such events.

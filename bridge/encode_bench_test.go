@@ -61,10 +61,10 @@ func BenchmarkEncodeEvent(b *testing.B) {
 // the frame: a lookup of the shared encoding.
 func BenchmarkEncodedShared(b *testing.B) {
 	e := benchEvent(1)
-	e.Encoded(bridge.Frames)
+	bridge.SharedFrame(e)
 	b.ReportAllocs()
 	for b.Loop() {
-		if e.Encoded(bridge.Frames) == nil {
+		if bridge.SharedFrame(e) == nil {
 			b.Fatal("not encoded")
 		}
 	}

@@ -252,9 +252,9 @@ func TestEncodeEvent(t *testing.T) {
 
 func TestFramesEncodedOncePerEvent(t *testing.T) {
 	e := &pubsub.Event{ID: "AQ", Topic: "t", Data: "x"}
-	a, b := e.Encoded(bridge.Frames), e.Encoded(bridge.Frames)
+	a, b := bridge.SharedFrame(e), bridge.SharedFrame(e)
 	if &a[0] != &b[0] || string(a) != "id: AQ\ndata: x\n\n" {
-		t.Errorf("Encoded(Frames): %q and %q, want one shared frame", a, b)
+		t.Errorf("SharedFrame: %q and %q, want one shared frame", a, b)
 	}
 }
 

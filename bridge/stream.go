@@ -225,7 +225,7 @@ func (h *Handler) writeEvents(out sink, events []*pubsub.Event, since time.Time)
 			buf = b
 			h.metrics.GapNotices.WithLabelValues(metrics.SSE, e.Gap.Reason.String()).Inc()
 		} else {
-			frame := e.Encoded(Frames)
+			frame := SharedFrame(e)
 			if frame == nil {
 				h.log.Error("sse stream: event cannot be encoded, skipped", "topic", e.Topic, "id", e.ID)
 				continue
