@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/ssebridge/ssebridge/bridge"
 	"github.com/ssebridge/ssebridge/internal/metrics"
+	"github.com/ssebridge/ssebridge/sse"
 )
 
 // StatsEventType is the SSE event type of the stats stream's events.
@@ -243,7 +243,7 @@ func encodeStats(seq uint64, s Stats) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bridge.AppendEvent(nil, strconv.FormatUint(seq, 10), StatsEventType, string(data))
+	return sse.AppendEvent(nil, strconv.FormatUint(seq, 10), StatsEventType, string(data))
 }
 
 // serveStats streams the stats to one viewer until it goes away, a write
