@@ -138,9 +138,9 @@ type sampler struct {
 	viewers map[*viewer]struct{}
 	// stop is closed to stop the running loop; nil while none runs.
 	stop chan struct{}
-	// latest is the last sample's SSE frame; nil until the running loop
-	// has taken one.
-	latest []byte
+	// latest is the last sample's SSE frame; empty until the running
+	// loop has taken one.
+	latest sse.Frame
 }
 
 // viewer is one stats stream's place in the sampler.
@@ -168,7 +168,7 @@ func (s *sampler) join() *viewer {
 	if s.stop == nil {
 		s.stop = make(chan struct{})
 		go s.run(s.stop)
-	} else if s.latest != nil {
+	} else if s.latest.Len() > 0 {
 		v.ready <- struct{}{}
 	}
 	return v
@@ -182,13 +182,12 @@ func (s *sampler) leave(v *viewer) {
 	if len(s.viewers) == 0 && s.stop != nil {
 		close(s.stop)
 		s.stop = nil
-		s.latest = nil
+		s.latest = sse.Frame{}
 	}
 }
 
-// frame returns the latest sample's SSE frame, or nil when there is none.
-// Callers must not modify it.
-func (s *sampler) frame() []byte {
+// frame returns the latest sample's SSE frame, empty when there is none.
+func (s *sampler) frame() sse.Frame {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.latest
@@ -238,58 +237,45 @@ func (s *sampler) run(stop chan struct{}) {
 // encodeStats returns the SSE frame of one sample. Its id counts the
 // samples of one run of the sampler: the stats stream cannot be resumed,
 // and a reconnecting viewer simply gets the next sample.
-func encodeStats(seq uint64, s Stats) ([]byte, error) {
+func encodeStats(seq uint64, s Stats) (sse.Frame, error) {
 	data, err := json.Marshal(s)
 	if err != nil {
-		return nil, err
+		return sse.Frame{}, err
 	}
-	return sse.AppendEvent(nil, strconv.FormatUint(seq, 10), StatsEventType, string(data))
+	return sse.NewFrame(strconv.FormatUint(seq, 10), StatsEventType, string(data))
 }
 
 // serveStats streams the stats to one viewer until it goes away, a write
-// fails or the handler shuts down.
+// fails or the handler shuts down. The stream stays in net/http (it is
+// not detached): viewers are few, and http.Server.Shutdown then waits
+// for them.
 func (h *Handler) serveStats(w http.ResponseWriter, r *http.Request) {
-	v := h.sampler.join()
-	defer h.sampler.leave(v)
-
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("X-Accel-Buffering", "no")
-	rc := http.NewResponseController(w)
-	// A deadline for each write, and for the end of the response: the
-	// server's own WriteTimeout would cut the stream.
-	deadline := func() { rc.SetWriteDeadline(time.Now().Add(h.writeTimeout)) }
-	defer deadline()
-	deadline()
-	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
-		return // the headers are the whole answer
-	}
-	if err := rc.Flush(); err != nil {
-		h.log.Debug("stats stream: flushing the headers", "err", err)
+		h.streams.WriteHead(w) // the headers are the whole answer
 		return
 	}
-	for {
-		select {
-		case <-v.ready:
-			frame := h.sampler.frame()
-			if frame == nil {
-				continue
-			}
-			deadline()
-			if _, err := w.Write(frame); err != nil {
-				h.log.Debug("stats stream ended", "remote", r.RemoteAddr, "reason", err)
-				return
-			}
-			if err := rc.Flush(); err != nil {
-				h.log.Debug("stats stream ended", "remote", r.RemoteAddr, "reason", err)
-				return
-			}
-		case <-r.Context().Done():
-			return
-		case <-h.done:
-			return
-		}
+	v := h.sampler.join()
+	defer h.sampler.leave(v)
+	h.streams.Serve(w, r, sse.Stream{
+		Source: viewerSource{sampler: h.sampler, viewer: v},
+		End: func(err error) {
+			h.log.Debug("stats stream ended", "remote", r.RemoteAddr, "reason", err)
+		},
+	})
+}
+
+// viewerSource is the sse.Source of one viewer: the latest sample each
+// time the sampler signals a new one. It never ends.
+type viewerSource struct {
+	sampler *sampler
+	viewer  *viewer
+}
+
+func (s viewerSource) Ready() <-chan struct{} { return s.viewer.ready }
+
+func (s viewerSource) Fetch(dst []sse.Frame) ([]sse.Frame, error) {
+	if f := s.sampler.frame(); f.Len() > 0 {
+		dst = append(dst, f)
 	}
+	return dst, nil
 }
