@@ -17,18 +17,16 @@ const GapEventType = pubsub.ReservedTypePrefix + "gap"
 // SharedFrame returns the frame of the published event e, with the bytes
 // of EncodeEvent(e) and e.Time as its acceptance time, computed once per
 // event (in e.Wire.SSE) and shared by every subscriber. It returns the
-// zero Frame when e cannot be represented. It is safe for concurrent use.
-func SharedFrame(e *pubsub.Event) sse.Frame {
-	return e.Wire.SSE.Load(e, encodeShared).(sse.Frame)
+// nil when e cannot be represented. It is safe for concurrent use.
+func SharedFrame(e *pubsub.Event) *sse.Frame {
+	return e.Wire.SSE.Load(e, encodeShared).(*sse.Frame)
 }
 
-// encodeShared fills pubsub.Event.Wire.SSE with an sse.Frame.
+// encodeShared fills pubsub.Event.Wire.SSE with an *sse.Frame, nil when
+// e cannot be represented.
 func encodeShared(e *pubsub.Event) any {
-	f, err := eventFrame(e)
-	if err != nil {
-		return sse.Frame{}
-	}
-	return f.Accepted(e.Time)
+	f, _ := eventFrame(e)
+	return f
 }
 
 // EncodeEvent returns the SSE frame of e. For a published event the frame
@@ -56,22 +54,21 @@ func EncodeEvent(e *pubsub.Event) []byte {
 	return f.Bytes()
 }
 
-// eventFrame returns the frame of e, as EncodeEvent describes; gap
-// notices are marked as notices.
-func eventFrame(e *pubsub.Event) (sse.Frame, error) {
+// eventFrame returns the frame of e, as EncodeEvent describes: gap
+// notices marked as notices, events with e.Time as their acceptance.
+func eventFrame(e *pubsub.Event) (*sse.Frame, error) {
 	if e.ID == "" {
 		// Every event of a topic carries its resume position.
-		return sse.Frame{}, errEmptyID
+		return nil, errEmptyID
 	}
 	if e.Gap != nil {
-		f, err := sse.NewFrame(e.ID, GapEventType, gapData(e.Gap))
-		return f.Notice(), err
+		return sse.NewFrame(sse.Event{ID: e.ID, Type: GapEventType, Data: gapData(e.Gap), Notice: true})
 	}
 	data := e.Data
 	if !utf8.ValidString(data) {
 		data = strings.ToValidUTF8(data, "\uFFFD")
 	}
-	return sse.NewFrame(e.ID, e.Type, data)
+	return sse.NewFrame(sse.Event{ID: e.ID, Type: e.Type, Data: data, Accepted: e.Time})
 }
 
 // errEmptyID refuses an event without a cursor.

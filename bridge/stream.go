@@ -72,7 +72,7 @@ type eventSource struct {
 
 func (s *eventSource) Ready() <-chan struct{} { return s.stream.Ready() }
 
-func (s *eventSource) Fetch(dst []sse.Frame) ([]sse.Frame, error) {
+func (s *eventSource) Fetch(dst []*sse.Frame) ([]*sse.Frame, error) {
 	events, err := s.stream.Fetch(s.events[:0])
 	for _, e := range events {
 		if f, ok := s.h.frame(e); ok {
@@ -92,7 +92,7 @@ func (s *eventSource) Fetch(dst []sse.Frame) ([]sse.Frame, error) {
 
 // frame returns the frame of e, or false (logged) when e cannot be
 // encoded. Gap notices are counted.
-func (h *Handler) frame(e *pubsub.Event) (sse.Frame, bool) {
+func (h *Handler) frame(e *pubsub.Event) (*sse.Frame, bool) {
 	if e.Gap != nil {
 		f, err := eventFrame(e)
 		if err != nil {
@@ -103,7 +103,7 @@ func (h *Handler) frame(e *pubsub.Event) (sse.Frame, bool) {
 		return f, true
 	}
 	f := SharedFrame(e)
-	if f.Len() == 0 {
+	if f == nil {
 		h.log.Error("sse stream: event cannot be encoded, skipped", "topic", e.Topic, "id", e.ID)
 		return f, false
 	}

@@ -138,9 +138,9 @@ type sampler struct {
 	viewers map[*viewer]struct{}
 	// stop is closed to stop the running loop; nil while none runs.
 	stop chan struct{}
-	// latest is the last sample's SSE frame; empty until the running
-	// loop has taken one.
-	latest sse.Frame
+	// latest is the last sample's SSE frame; nil until the running loop
+	// has taken one.
+	latest *sse.Frame
 }
 
 // viewer is one stats stream's place in the sampler.
@@ -168,7 +168,7 @@ func (s *sampler) join() *viewer {
 	if s.stop == nil {
 		s.stop = make(chan struct{})
 		go s.run(s.stop)
-	} else if s.latest.Len() > 0 {
+	} else if s.latest != nil {
 		v.ready <- struct{}{}
 	}
 	return v
@@ -182,12 +182,12 @@ func (s *sampler) leave(v *viewer) {
 	if len(s.viewers) == 0 && s.stop != nil {
 		close(s.stop)
 		s.stop = nil
-		s.latest = sse.Frame{}
+		s.latest = nil
 	}
 }
 
-// frame returns the latest sample's SSE frame, empty when there is none.
-func (s *sampler) frame() sse.Frame {
+// frame returns the latest sample's SSE frame, nil when there is none.
+func (s *sampler) frame() *sse.Frame {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.latest
@@ -237,12 +237,12 @@ func (s *sampler) run(stop chan struct{}) {
 // encodeStats returns the SSE frame of one sample. Its id counts the
 // samples of one run of the sampler: the stats stream cannot be resumed,
 // and a reconnecting viewer simply gets the next sample.
-func encodeStats(seq uint64, s Stats) (sse.Frame, error) {
+func encodeStats(seq uint64, s Stats) (*sse.Frame, error) {
 	data, err := json.Marshal(s)
 	if err != nil {
-		return sse.Frame{}, err
+		return nil, err
 	}
-	return sse.NewFrame(strconv.FormatUint(seq, 10), StatsEventType, string(data))
+	return sse.NewFrame(sse.Event{ID: strconv.FormatUint(seq, 10), Type: StatsEventType, Data: string(data)})
 }
 
 // serveStats streams the stats to one viewer until it goes away, a write
@@ -273,8 +273,8 @@ type viewerSource struct {
 
 func (s viewerSource) Ready() <-chan struct{} { return s.viewer.ready }
 
-func (s viewerSource) Fetch(dst []sse.Frame) ([]sse.Frame, error) {
-	if f := s.sampler.frame(); f.Len() > 0 {
+func (s viewerSource) Fetch(dst []*sse.Frame) ([]*sse.Frame, error) {
+	if f := s.sampler.frame(); f != nil {
 		dst = append(dst, f)
 	}
 	return dst, nil

@@ -133,11 +133,11 @@ type Source interface {
 	// same channel every time.
 	Ready() <-chan struct{}
 	// Fetch appends the frames ready for delivery to dst and returns the
-	// extended slice, without blocking. Once the source has ended it
+	// extended slice, without blocking; nil frames are skipped. Once the source has ended it
 	// returns the error that ended it (wrapping ErrSlowClient when the
 	// client fell behind); frames returned with the error are still
 	// written.
-	Fetch(dst []Frame) ([]Frame, error)
+	Fetch(dst []*Frame) ([]*Frame, error)
 }
 
 // Stream is one stream for Server.Serve.

@@ -30,13 +30,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type memSource struct {
 	ready  chan struct{}
 	mu     sync.Mutex
-	frames []sse.Frame
+	frames []*sse.Frame
 	err    error
 }
 
 func newMemSource() *memSource { return &memSource{ready: make(chan struct{}, 1)} }
 
-func (s *memSource) push(f ...sse.Frame) {
+func (s *memSource) push(f ...*sse.Frame) {
 	s.mu.Lock()
 	s.frames = append(s.frames, f...)
 	s.mu.Unlock()
@@ -59,7 +59,7 @@ func (s *memSource) signal() {
 
 func (s *memSource) Ready() <-chan struct{} { return s.ready }
 
-func (s *memSource) Fetch(dst []sse.Frame) ([]sse.Frame, error) {
+func (s *memSource) Fetch(dst []*sse.Frame) ([]*sse.Frame, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dst = append(dst, s.frames...)
@@ -67,9 +67,9 @@ func (s *memSource) Fetch(dst []sse.Frame) ([]sse.Frame, error) {
 	return dst, s.err
 }
 
-func frame(t testing.TB, id, typ, data string) sse.Frame {
+func frame(t testing.TB, id, typ, data string) *sse.Frame {
 	t.Helper()
-	f, err := sse.NewFrame(id, typ, data)
+	f, err := sse.NewFrame(sse.Event{ID: id, Type: typ, Data: data})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestServeSource(t *testing.T) {
 				t.Fatalf("first record %#v, %v; want the retry line, before any frame", rec, err)
 			}
 			src.push(frame(t, "1", "", "a"), frame(t, "", "tick", "no id\nsecond line"),
-				frame(t, "2", "note", "x").Notice().Accepted(time.Now()))
+				mustFrame(sse.NewFrame(sse.Event{ID: "2", Type: "note", Data: "x", Notice: true, Accepted: time.Now()})))
 			want := []ssetest.Record{
 				ssetest.Event{ID: "1", Type: "message", Data: "a"},
 				ssetest.Event{ID: "1", Type: "tick", Data: "no id\nsecond line"}, // keeps the last id
@@ -302,11 +302,11 @@ func TestStalledClientCut(t *testing.T) {
 }
 
 // floodSource always has one more large frame.
-type floodSource struct{ frame sse.Frame }
+type floodSource struct{ frame *sse.Frame }
 
 func (s *floodSource) Ready() <-chan struct{} { return closedChan }
 
-func (s *floodSource) Fetch(dst []sse.Frame) ([]sse.Frame, error) {
+func (s *floodSource) Fetch(dst []*sse.Frame) ([]*sse.Frame, error) {
 	return append(dst, s.frame), nil
 }
 
@@ -340,4 +340,11 @@ func TestShutdown(t *testing.T) {
 	if err := s.WriteHead(w); err != nil || w.Code != 200 || w.Header().Get("Content-Type") != "text/event-stream" {
 		t.Errorf("WriteHead: %v, %d %v", err, w.Code, w.Header())
 	}
+}
+
+func mustFrame(f *sse.Frame, err error) *sse.Frame {
+	if err != nil {
+		panic(err)
+	}
+	return f
 }

@@ -57,7 +57,7 @@ func (s *Server) run(ctx context.Context, out sink, src Source) error {
 	ready, gone := src.Ready(), ctx.Done()
 	expired, stopAge := s.maxAge.Timer() // nil, never ready, without MaxAge
 	defer stopAge()
-	var frames []Frame
+	var frames []*Frame
 	for {
 		select {
 		case <-ready:
@@ -133,7 +133,7 @@ func (s *Server) start(w http.ResponseWriter) (*responseSink, error) {
 // written once (or once per maxBatchBytes) and flushed once. Once
 // flushed, the oldest event of the batch accepted after since is timed in
 // the delivery latency.
-func (s *Server) writeFrames(out sink, frames []Frame, since time.Time) error {
+func (s *Server) writeFrames(out sink, frames []*Frame, since time.Time) error {
 	bp, _ := s.buffers.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
@@ -146,9 +146,8 @@ func (s *Server) writeFrames(out sink, frames []Frame, since time.Time) error {
 		}
 	}()
 	delivered := 0
-	for i := range frames {
-		f := &frames[i]
-		if len(f.b) == 0 {
+	for _, f := range frames {
+		if f == nil {
 			continue
 		}
 		buf = append(buf, f.b...)
@@ -171,10 +170,10 @@ func (s *Server) writeFrames(out sink, frames []Frame, since time.Time) error {
 		return err
 	}
 	s.metrics.Delivered(delivered)
-	for i := range frames {
+	for _, f := range frames {
 		// One observation per write, the oldest live event's: a batch is
 		// written at once, and the write (a system call) costs far more.
-		if f := &frames[i]; !f.notice && len(f.b) > 0 && !f.accepted.IsZero() && !f.accepted.Before(since) {
+		if f != nil && !f.notice && !f.accepted.IsZero() && !f.accepted.Before(since) {
 			s.metrics.DeliveryLatency(time.Since(f.accepted))
 			break
 		}
