@@ -10,8 +10,8 @@
 // AppendEvent, AppendComment and AppendRetry cannot produce a malformed
 // frame: they reject what a client could not read back unchanged. An event
 // may have no id (its frame then has no id line, and the client keeps its
-// last event ID). NewFrame encodes an event once into a Frame, an
-// immutable value to share between all the streams that send the event.
+// last event ID). NewFrame encodes an Event once into a *Frame, immutable,
+// to share between all the streams that send the event.
 //
 // # Streams
 //
