@@ -12,6 +12,7 @@ import (
 	"github.com/ssebridge/ssebridge/bridge"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/internal/ssetest"
+	"github.com/ssebridge/ssebridge/sse"
 )
 
 // TestHTTP1StreamLeavesNetHTTP checks the response of a stream on a
@@ -59,7 +60,7 @@ func TestHTTP1StreamLeavesNetHTTP(t *testing.T) {
 	// to notice (heartbeats are 15 s away).
 	c.Close()
 	f.logs.wait(t, "stream ended by the hang-up", func(r logRecord) bool {
-		return streamEnded("")(r) && r.Attrs["reason"] == "client gone"
+		return streamEnded("")(r) && r.Attrs["reason"] == sse.ErrClientGone.Error()
 	})
 	if got := testutil.ToFloat64(f.metrics.Subscribers.WithLabelValues(metrics.SSE)); got != 0 {
 		t.Errorf("subscribers gauge after the hang-up = %v, want 0", got)
@@ -79,7 +80,7 @@ func TestHangUpWithoutDescriptor(t *testing.T) {
 	}
 	c.Close()
 	f.logs.wait(t, "stream ended by the hang-up", func(r logRecord) bool {
-		return streamEnded("")(r) && r.Attrs["reason"] == "client gone"
+		return streamEnded("")(r) && r.Attrs["reason"] == sse.ErrClientGone.Error()
 	})
 	if got := testutil.ToFloat64(f.metrics.Subscribers.WithLabelValues(metrics.SSE)); got != 0 {
 		t.Errorf("subscribers gauge after the hang-up = %v, want 0", got)

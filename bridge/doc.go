@@ -75,7 +75,8 @@
 // and net/http's per-connection buffers and goroutines are gone, so an
 // idle stream costs a few kilobytes. Clients that hang up are noticed
 // through one epoll set for all connections on Linux (package
-// internal/hangup), elsewhere through a read per connection. Headers a
+// internal/hangup, used by package sse), elsewhere through a read per
+// connection. Headers a
 // middleware set before the handler ran (CORS, say) are sent as they
 // are. Over HTTP/2 streams stay in net/http. http.Server.Shutdown does
 // not wait for taken-over connections: Handler.Wait does.
@@ -97,10 +98,12 @@
 // only "internal error"). EventSource does not reconnect after these.
 // WriteError writes such a body for other HTTP code.
 //
-// # Encoding
+// # Encoding and the stream engine
 //
-// The SSE wire format lives in this package only. AppendEvent,
-// AppendComment and AppendRetry cannot produce a malformed frame: they
-// reject what a client could not read back unchanged. EncodeEvent encodes a
-// published event once for all its subscribers, through pubsub.Event.Encoded.
+// The SSE wire format and the writing of streams (heartbeats, write
+// deadlines, batching, the HTTP/1.1 take-over, the maximum age, shutdown)
+// live in package sse, which knows nothing of topics; the Handler adds
+// validation, authorization, stream limits, the broker subscription and
+// gap notices. EncodeEvent encodes a published event once for all its
+// subscribers, through SharedFrame (cached in pubsub.Event.Wire.SSE).
 package bridge

@@ -27,23 +27,6 @@ func benchEvent(dataLines int) *pubsub.Event {
 	}
 }
 
-func BenchmarkAppendEvent(b *testing.B) {
-	for _, lines := range []int{1, 8} {
-		e := benchEvent(lines)
-		b.Run(map[int]string{1: "data=256B", 8: "data=256B-8lines"}[lines], func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(e.Data)))
-			buf := make([]byte, 0, 1024)
-			for b.Loop() {
-				var err error
-				if buf, err = bridge.AppendEvent(buf[:0], e.ID, e.Type, e.Data); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
 // BenchmarkEncodeEvent is the encoding of one published event, done once
 // per event whatever its number of subscribers.
 func BenchmarkEncodeEvent(b *testing.B) {
@@ -61,10 +44,10 @@ func BenchmarkEncodeEvent(b *testing.B) {
 // the frame: a lookup of the shared encoding.
 func BenchmarkEncodedShared(b *testing.B) {
 	e := benchEvent(1)
-	e.Encoded(bridge.Frames)
+	bridge.SharedFrame(e)
 	b.ReportAllocs()
 	for b.Loop() {
-		if e.Encoded(bridge.Frames) == nil {
+		if bridge.SharedFrame(e).Len() == 0 {
 			b.Fatal("not encoded")
 		}
 	}

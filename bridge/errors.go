@@ -27,17 +27,6 @@ var (
 	// ErrTooManyClientStreams: the client holds its maximum of streams
 	// (Config.MaxStreamsPerClient, or the limit of Config.Streams).
 	ErrTooManyClientStreams = streamlimit.ErrTooManyClientStreams
-	// ErrInvalidID: an SSE event id is empty, holds CR, LF or NUL, or is not
-	// valid UTF-8.
-	ErrInvalidID = errors.New("bridge: invalid event id")
-	// ErrInvalidEventType: an SSE event type holds CR, LF or NUL, or is not
-	// valid UTF-8.
-	ErrInvalidEventType = errors.New("bridge: invalid event type")
-	// ErrInvalidData: SSE event data is not valid UTF-8.
-	ErrInvalidData = errors.New("bridge: invalid event data")
-	// ErrInvalidComment: an SSE comment holds CR or LF, or is not valid
-	// UTF-8.
-	ErrInvalidComment = errors.New("bridge: invalid comment")
 )
 
 // httpErrors maps errors found before a stream starts to the status the

@@ -7,25 +7,22 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/internal/apierror"
-	"github.com/ssebridge/ssebridge/internal/hangup"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/internal/streamlimit"
 	"github.com/ssebridge/ssebridge/pubsub"
+	"github.com/ssebridge/ssebridge/sse"
 )
 
 // Defaults for the zero values of Config.
 const (
-	DefaultHeartbeat    = 15 * time.Second
-	DefaultRetry        = 3 * time.Second
+	DefaultHeartbeat    = sse.DefaultHeartbeat
+	DefaultRetry        = sse.DefaultRetry
 	DefaultMaxTopics    = 16
-	DefaultWriteTimeout = 10 * time.Second
+	DefaultWriteTimeout = sse.DefaultWriteTimeout
 )
 
 // Config configures a Handler. The zero value of every field but Broker
@@ -98,38 +95,17 @@ type Config struct {
 // Handler serves event streams over Server-Sent Events; see the package
 // documentation for the protocol. Its methods are safe for concurrent use.
 type Handler struct {
-	broker       pubsub.Broker
-	heartbeat    time.Duration
-	maxTopics    int
-	writeTimeout time.Duration
-	auth         *auth.Authenticator // nil: open
-	limits       *streamlimit.Limiter
-	addrHeader   string // trusted header naming the client address, or ""
-	maxAge       streamlimit.MaxAge
-	log          *slog.Logger
+	broker     pubsub.Broker
+	maxTopics  int
+	auth       *auth.Authenticator // nil: open
+	limits     *streamlimit.Limiter
+	addrHeader string // trusted header naming the client address, or ""
+	log        *slog.Logger
+	metrics    *metrics.Metrics
 
-	// head is the start of every stream: the retry line, or nothing.
-	head []byte
-
-	metrics         *metrics.Metrics
-	subscribers     prometheus.Gauge
-	delivered       prometheus.Counter
-	latency         prometheus.Observer
-	slowDisconnects prometheus.Counter
-
-	// buffers holds write buffers (*[]byte) between batches, so that idle
-	// connections hold none.
-	buffers sync.Pool
-
-	// conns counts the streams served on connections taken over from
-	// net/http (see conn.go), which http.Server.Shutdown does not track.
-	conns streamGroup
-	// hangups tells the streams of conns when their clients hang up.
-	hangups *hangup.Watcher
-
-	shutdownOnce sync.Once
-	// done is closed by Shutdown.
-	done chan struct{}
+	// engine writes the streams: frames, heartbeats, deadlines, the
+	// HTTP/1.1 take-over, the maximum age and the shutdown.
+	engine *sse.Server
 }
 
 // New returns a Handler for cfg. It fails when cfg.Broker is nil, a
@@ -147,12 +123,9 @@ func New(cfg Config) (*Handler, error) {
 		return nil, fmt.Errorf("bridge: negative Config value: Heartbeat %v, WriteTimeout %v, MaxTopics %d, MaxStreamAge %v",
 			cfg.Heartbeat, cfg.WriteTimeout, cfg.MaxTopics, cfg.MaxStreamAge)
 	}
-	maxAge, err := streamlimit.NewMaxAge(cfg.MaxStreamAge, cfg.MaxStreamAgeJitter)
-	if err != nil {
-		return nil, fmt.Errorf("bridge: Config.MaxStreamAge, MaxStreamAgeJitter: %w", err)
-	}
 	limits := cfg.Streams
 	if limits == nil {
+		var err error
 		limits, err = streamlimit.New(streamlimit.Config{
 			Max: cfg.MaxStreams, PerClient: cfg.MaxStreamsPerClient,
 			RetryAfter: max(time.Second, orDefault(cfg.Retry, DefaultRetry)),
@@ -162,18 +135,13 @@ func New(cfg Config) (*Handler, error) {
 		}
 	}
 	h := &Handler{
-		broker:       cfg.Broker,
-		heartbeat:    orDefault(cfg.Heartbeat, DefaultHeartbeat),
-		maxTopics:    orDefault(cfg.MaxTopics, DefaultMaxTopics),
-		writeTimeout: orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
-		auth:         cfg.Auth,
-		limits:       limits,
-		addrHeader:   cfg.ClientAddrHeader,
-		maxAge:       maxAge,
-		log:          cfg.Logger,
-		metrics:      cfg.Metrics,
-		done:         make(chan struct{}),
-		hangups:      hangup.NewWatcher(),
+		broker:     cfg.Broker,
+		maxTopics:  orDefault(cfg.MaxTopics, DefaultMaxTopics),
+		auth:       cfg.Auth,
+		limits:     limits,
+		addrHeader: cfg.ClientAddrHeader,
+		log:        cfg.Logger,
+		metrics:    cfg.Metrics,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -181,13 +149,19 @@ func New(cfg Config) (*Handler, error) {
 	if h.metrics == nil {
 		h.metrics = metrics.New(nil)
 	}
-	if retry := orDefault(cfg.Retry, DefaultRetry); retry >= 0 {
-		h.head = AppendRetry(nil, retry)
+	engine, err := sse.New(sse.Config{
+		Heartbeat:    cfg.Heartbeat,
+		Retry:        cfg.Retry,
+		WriteTimeout: cfg.WriteTimeout,
+		MaxAge:       cfg.MaxStreamAge,
+		MaxAgeJitter: cfg.MaxStreamAgeJitter,
+		Logger:       h.log,
+		Metrics:      newStreamMetrics(h.metrics),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
 	}
-	h.subscribers = h.metrics.Subscribers.WithLabelValues(metrics.SSE)
-	h.delivered = h.metrics.Delivered.WithLabelValues(metrics.SSE)
-	h.latency = h.metrics.DeliveryLatency.WithLabelValues(metrics.SSE)
-	h.slowDisconnects = h.metrics.SlowDisconnects.WithLabelValues(metrics.SSE)
+	h.engine = engine
 	return h, nil
 }
 
@@ -217,7 +191,17 @@ func (h *Handler) Register(mux *http.ServeMux) {
 // from, the server's shutdown (http.Server.RegisterOnShutdown). It may be
 // called more than once.
 func (h *Handler) Shutdown() {
-	h.shutdownOnce.Do(func() { close(h.done) })
+	h.engine.Shutdown()
+}
+
+// Wait waits until every stream served on a connection taken over from
+// net/http has ended, or ctx is done. http.Server.Shutdown does not wait
+// for those connections: call Wait after Shutdown, with the same deadline.
+func (h *Handler) Wait(ctx context.Context) error {
+	if err := h.engine.Wait(ctx); err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	return nil
 }
 
 func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
@@ -235,8 +219,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string)
 		h.writeError(w, r, err)
 		return
 	}
-	if r.Method == http.MethodHead || h.shuttingDown() {
-		h.startStream(w)
+	if r.Method == http.MethodHead || h.engine.ShuttingDown() {
+		h.engine.WriteHead(w)
 		return
 	}
 	release, err := h.acquire(r)
@@ -251,7 +235,28 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string)
 		return
 	}
 	h.log.Debug("sse stream started", "path", r.URL.Path, "topics", topics, "remote", r.RemoteAddr)
-	h.stream(w, r, &connStream{sub: sub, release: release, expires: expires, path: r.URL.Path, remote: r.RemoteAddr})
+	ts := &topicStream{eventSource: eventSource{h: h, stream: sub}, sub: sub, release: release, path: r.URL.Path, remote: r.RemoteAddr}
+	h.engine.Serve(w, r, sse.Stream{Source: ts, Expires: expires, Detach: true, End: ts.end})
+}
+
+// topicStream is what a topic stream needs once its handler may have
+// returned (the engine takes HTTP/1.1 connections over): the source and
+// what to release at its end, in one allocation.
+type topicStream struct {
+	eventSource
+	sub     pubsub.Subscription
+	release func() // frees its slot in the stream limits
+	path    string // for the log
+	remote  string
+}
+
+// end closes the subscription and releases the stream's slot, which the
+// engine does before it closes a taken-over connection: a client that
+// sees the end and reconnects at once finds them free.
+func (ts *topicStream) end(err error) {
+	ts.sub.Close()
+	ts.release()
+	ts.eventSource.h.ended(context.Background(), ts.path, ts.remote, err)
 }
 
 // admit checks a stream request's topics and credential. It returns the
@@ -274,36 +279,6 @@ func (h *Handler) admit(r *http.Request, topics []string) ([]string, time.Time, 
 		return nil, time.Time{}, err
 	}
 	return topics, grant.Expires, nil
-}
-
-// stream serves the subscription of cs, on the connection taken over from
-// net/http where it can be (HTTP/1.1), else through w. It releases the
-// subscription and the stream's slot when the stream ends.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, cs *connStream) {
-	// Counted before the client can see the headers, so that Wait, once
-	// the client has them, waits for this stream.
-	h.conns.add()
-	conn, err := h.takeOver(w, r)
-	if err == nil {
-		cs.conn = conn
-		go h.serveConn(cs)
-		return
-	}
-	h.conns.done()
-	defer cs.release()
-	defer cs.sub.Close()
-	if !errors.Is(err, http.ErrNotSupported) {
-		h.ended(r.Context(), r.URL.Path, r.RemoteAddr, fmt.Errorf("%w: start: %w", errWrite, err))
-		return
-	}
-	if !cs.expires.IsZero() {
-		// The stream ends when the credential expires; the client
-		// reconnects with a fresh one and resumes from Last-Event-ID.
-		ctx, cancel := context.WithDeadlineCause(r.Context(), cs.expires, errCredentialExpired)
-		defer cancel()
-		r = r.WithContext(ctx)
-	}
-	h.ServeStream(w, r, cs.sub)
 }
 
 // acquire counts a new stream of r's client in the stream limits, or
@@ -346,13 +321,4 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		h.log.Debug("sse request rejected", "path", r.URL.Path, "reason", reason, "error", err)
 	}
 	apierror.Write(w, 0, st)
-}
-
-func (h *Handler) shuttingDown() bool {
-	select {
-	case <-h.done:
-		return true
-	default:
-		return false
-	}
 }

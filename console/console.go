@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/internal/apierror"
 	"github.com/ssebridge/ssebridge/internal/metrics"
+	"github.com/ssebridge/ssebridge/sse"
 )
 
 // Defaults for the zero values of Config.
@@ -59,15 +59,14 @@ type Config struct {
 // Handler serves the console and the stats stream; see the package
 // documentation. Its methods are safe for concurrent use.
 type Handler struct {
-	assets       fs.FS
-	index        []byte
-	sampler      *sampler
-	writeTimeout time.Duration
-	log          *slog.Logger
+	assets  fs.FS
+	index   []byte
+	sampler *sampler
+	log     *slog.Logger
 
-	shutdownOnce sync.Once
-	// done is closed by Shutdown.
-	done chan struct{}
+	// streams writes the stats streams: headers, deadlines, heartbeats
+	// and the end at Shutdown.
+	streams *sse.Server
 }
 
 // New returns a Handler for cfg. It fails when cfg.Metrics is nil or a
@@ -94,17 +93,26 @@ func New(cfg Config) (*Handler, error) {
 	}
 	index = bytes.ReplaceAll(index, []byte(tokenCookiePlaceholder), []byte(cookie))
 	h := &Handler{
-		assets:       assets,
-		index:        index,
-		sampler:      newSampler(cfg.Metrics, orDefault(cfg.StatsInterval, DefaultStatsInterval)),
-		writeTimeout: orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
-		log:          cfg.Logger,
-		done:         make(chan struct{}),
+		assets:  assets,
+		index:   index,
+		sampler: newSampler(cfg.Metrics, orDefault(cfg.StatsInterval, DefaultStatsInterval)),
+		log:     cfg.Logger,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.sampler.log = h.log
+	// No retry line: the stream cannot be resumed, and a viewer simply
+	// reconnects after its client's default delay. Its viewers are not
+	// subscribers: no metrics.
+	h.streams, err = sse.New(sse.Config{
+		Retry:        -1,
+		WriteTimeout: orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
+		Logger:       h.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
 	return h, nil
 }
 
@@ -153,7 +161,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 // wait for the handlers to return; http.Server.Shutdown does. It may be
 // called more than once.
 func (h *Handler) Shutdown() {
-	h.shutdownOnce.Do(func() { close(h.done) })
+	h.streams.Shutdown()
 }
 
 func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request) {

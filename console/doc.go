@@ -35,4 +35,9 @@
 // to the latest sample rather than queueing old ones. A viewer joining a
 // running sampler receives the latest sample at once; the first viewer
 // waits one interval, since a rate needs two readings.
+//
+// The stream is written by package sse, like the event streams: a
+// deadline on every write (Config.WriteTimeout), a ": keep-alive" comment
+// after 15s without a sample, and a normal end at Shutdown. It sends no
+// retry line, and stays in net/http, so http.Server.Shutdown waits for it.
 package console

@@ -40,7 +40,7 @@ func TestSampler(t *testing.T) {
 		if !ready(v1) {
 			t.Fatal("no sample after one interval")
 		}
-		frame := string(s.frame())
+		frame := string(s.frame().Bytes())
 		if !strings.HasPrefix(frame, "id: 1\nevent: stats\ndata: {") || !strings.Contains(frame, `"published_total":3,`) ||
 			!strings.Contains(frame, `"published_per_second":3,`) {
 			t.Fatalf("first frame %q", frame)
@@ -57,7 +57,7 @@ func TestSampler(t *testing.T) {
 		if !ready(v1) || !ready(v2) || ready(v1) {
 			t.Fatal("viewers not signalled exactly once")
 		}
-		frame = string(s.frame())
+		frame = string(s.frame().Bytes())
 		if !strings.HasPrefix(frame, "id: 3\n") || !strings.Contains(frame, `"published_total":4,`) ||
 			!strings.Contains(frame, `"published_per_second":0,`) ||
 			!strings.Contains(frame, `"subscribers":1,"subscribers_by_transport":{"grpc":0,"sse":1}`) {
@@ -77,8 +77,8 @@ func TestSampler(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if !ready(v3) || !strings.HasPrefix(string(s.frame()), "id: 1\n") {
-			t.Fatalf("after a restart: frame %q", s.frame())
+		if !ready(v3) || !strings.HasPrefix(string(s.frame().Bytes()), "id: 1\n") {
+			t.Fatalf("after a restart: frame %q", s.frame().Bytes())
 		}
 		s.leave(v3)
 	})

@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/ssebridge/ssebridge/bridge"
 	"github.com/ssebridge/ssebridge/internal/metrics"
+	"github.com/ssebridge/ssebridge/sse"
 )
 
 // StatsEventType is the SSE event type of the stats stream's events.
@@ -140,7 +140,7 @@ type sampler struct {
 	stop chan struct{}
 	// latest is the last sample's SSE frame; nil until the running loop
 	// has taken one.
-	latest []byte
+	latest *sse.Frame
 }
 
 // viewer is one stats stream's place in the sampler.
@@ -186,9 +186,8 @@ func (s *sampler) leave(v *viewer) {
 	}
 }
 
-// frame returns the latest sample's SSE frame, or nil when there is none.
-// Callers must not modify it.
-func (s *sampler) frame() []byte {
+// frame returns the latest sample's SSE frame, nil when there is none.
+func (s *sampler) frame() *sse.Frame {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.latest
@@ -238,58 +237,45 @@ func (s *sampler) run(stop chan struct{}) {
 // encodeStats returns the SSE frame of one sample. Its id counts the
 // samples of one run of the sampler: the stats stream cannot be resumed,
 // and a reconnecting viewer simply gets the next sample.
-func encodeStats(seq uint64, s Stats) ([]byte, error) {
+func encodeStats(seq uint64, s Stats) (*sse.Frame, error) {
 	data, err := json.Marshal(s)
 	if err != nil {
 		return nil, err
 	}
-	return bridge.AppendEvent(nil, strconv.FormatUint(seq, 10), StatsEventType, string(data))
+	return sse.NewFrame(sse.Event{ID: strconv.FormatUint(seq, 10), Type: StatsEventType, Data: string(data)})
 }
 
 // serveStats streams the stats to one viewer until it goes away, a write
-// fails or the handler shuts down.
+// fails or the handler shuts down. The stream stays in net/http (it is
+// not detached): viewers are few, and http.Server.Shutdown then waits
+// for them.
 func (h *Handler) serveStats(w http.ResponseWriter, r *http.Request) {
-	v := h.sampler.join()
-	defer h.sampler.leave(v)
-
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("X-Accel-Buffering", "no")
-	rc := http.NewResponseController(w)
-	// A deadline for each write, and for the end of the response: the
-	// server's own WriteTimeout would cut the stream.
-	deadline := func() { rc.SetWriteDeadline(time.Now().Add(h.writeTimeout)) }
-	defer deadline()
-	deadline()
-	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
-		return // the headers are the whole answer
-	}
-	if err := rc.Flush(); err != nil {
-		h.log.Debug("stats stream: flushing the headers", "err", err)
+		h.streams.WriteHead(w) // the headers are the whole answer
 		return
 	}
-	for {
-		select {
-		case <-v.ready:
-			frame := h.sampler.frame()
-			if frame == nil {
-				continue
-			}
-			deadline()
-			if _, err := w.Write(frame); err != nil {
-				h.log.Debug("stats stream ended", "remote", r.RemoteAddr, "reason", err)
-				return
-			}
-			if err := rc.Flush(); err != nil {
-				h.log.Debug("stats stream ended", "remote", r.RemoteAddr, "reason", err)
-				return
-			}
-		case <-r.Context().Done():
-			return
-		case <-h.done:
-			return
-		}
+	v := h.sampler.join()
+	defer h.sampler.leave(v)
+	h.streams.Serve(w, r, sse.Stream{
+		Source: viewerSource{sampler: h.sampler, viewer: v},
+		End: func(err error) {
+			h.log.Debug("stats stream ended", "remote", r.RemoteAddr, "reason", err)
+		},
+	})
+}
+
+// viewerSource is the sse.Source of one viewer: the latest sample each
+// time the sampler signals a new one. It never ends.
+type viewerSource struct {
+	sampler *sampler
+	viewer  *viewer
+}
+
+func (s viewerSource) Ready() <-chan struct{} { return s.viewer.ready }
+
+func (s viewerSource) Fetch(dst []*sse.Frame) ([]*sse.Frame, error) {
+	if f := s.sampler.frame(); f != nil {
+		dst = append(dst, f)
 	}
+	return dst, nil
 }

@@ -28,49 +28,46 @@ type Event struct {
 	// Gap is set on gap notices only.
 	Gap *Gap
 
-	encoded [MaxEncodings]atomic.Pointer[[]byte]
+	// Wire holds the event's wire forms, each encoded once by the
+	// transport that sends it and shared by all its subscribers.
+	Wire Wire
 }
 
-// An Encoding is one wire form of events, such as an SSE frame or a
-// protocol buffer message, for Event.Encoded. Make each once, with
-// NewEncoding, as a package-level variable.
-type Encoding struct {
-	slot   int
-	encode func(*Event) []byte
+// Wire holds the wire forms of one event: one Slot per form, owned and
+// filled by the package that sends that form. A fixed field per form,
+// rather than a registry of forms, keeps the cost of an Event known and
+// lets nothing fail at run time: a new wire form is a new field.
+type Wire struct {
+	// SSE is the event's Server-Sent Events frame, filled by package
+	// bridge.
+	SSE Slot
+	// GRPC is the event's SubscribeResponse message bytes, filled by
+	// package server.
+	GRPC Slot
 }
 
-// MaxEncodings is how many Encodings a program may make: an Event has room
-// for the bytes of each.
-const MaxEncodings = 4
-
-var encodings atomic.Int32
-
-// NewEncoding returns the Encoding whose bytes encode computes. encode must
-// return the same bytes for the same event, or nil when it cannot encode
-// it. NewEncoding panics when the program has made MaxEncodings already.
-func NewEncoding(encode func(*Event) []byte) *Encoding {
-	slot := int(encodings.Add(1)) - 1
-	if slot >= MaxEncodings {
-		panic("pubsub: more than MaxEncodings encodings")
-	}
-	return &Encoding{slot: slot, encode: encode}
+// A Slot holds one wire form of an event, computed on first use and then
+// shared by every caller. The zero value is empty. A Slot is safe for
+// concurrent use; it must not be copied after first use.
+type Slot struct {
+	v atomic.Value
 }
 
-// Encoded returns e in the wire form enc, computed once per event and
-// encoding and shared by every caller, so that an event fanned out to many
-// subscribers is encoded once. Callers must not modify the returned bytes.
-// Encoded is safe for concurrent use; when two callers race, both get the
-// bytes of the one that finished first.
-func (e *Event) Encoded(enc *Encoding) []byte {
-	p := &e.encoded[enc.slot]
-	if b := p.Load(); b != nil {
-		return *b
+// Load returns the value held by the slot, first storing encode(e) in it
+// when it is empty. encode must return a non-nil value of the same type
+// every time, and the same value for the same event; when two callers
+// race, both get the value of the one that stored first. Pass a function
+// value rather than a closure, so that Load does not allocate once the
+// slot is filled.
+func (s *Slot) Load(e *Event, encode func(*Event) any) any {
+	if v := s.v.Load(); v != nil {
+		return v
 	}
-	b := enc.encode(e)
-	if p.CompareAndSwap(nil, &b) {
-		return b
+	v := encode(e)
+	if s.v.CompareAndSwap(nil, v) {
+		return v
 	}
-	return *p.Load()
+	return s.v.Load()
 }
 
 // GapReason says why a cursor could not be resumed exactly.

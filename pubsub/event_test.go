@@ -8,24 +8,20 @@ import (
 	"github.com/ssebridge/ssebridge/pubsub"
 )
 
-var (
-	encodeCalls atomic.Int32
-	upper       = pubsub.NewEncoding(func(e *pubsub.Event) []byte {
-		encodeCalls.Add(1)
+// TestSlotOncePerEventAndForm: concurrent callers share one encoding per
+// event, and the two wire forms of an event do not mix.
+func TestSlotOncePerEventAndForm(t *testing.T) {
+	var calls atomic.Int32
+	upper := func(e *pubsub.Event) any {
+		calls.Add(1)
 		return []byte("upper:" + e.Data)
-	})
-	length = pubsub.NewEncoding(func(e *pubsub.Event) []byte { return []byte{byte(len(e.Data))} })
-)
-
-// TestEncodedOncePerEventAndEncoding: concurrent callers share one
-// encoding per event, and two encodings of an event do not mix.
-func TestEncodedOncePerEventAndEncoding(t *testing.T) {
+	}
+	length := func(e *pubsub.Event) any { return []byte{byte(len(e.Data))} }
 	e := &pubsub.Event{ID: "AQ", Topic: "t", Data: "abc"}
-	encodeCalls.Store(0)
 	got := make([][]byte, 16)
 	var wg sync.WaitGroup
 	for i := range got {
-		wg.Go(func() { got[i] = e.Encoded(upper) })
+		wg.Go(func() { got[i] = e.Wire.SSE.Load(e, upper).([]byte) })
 	}
 	wg.Wait()
 	for i, b := range got {
@@ -33,24 +29,24 @@ func TestEncodedOncePerEventAndEncoding(t *testing.T) {
 			t.Errorf("caller %d: %q at %p, want the shared %q", i, b, &b[0], got[0])
 		}
 	}
-	if n := encodeCalls.Load(); n < 1 || n > int32(len(got)) {
+	if n := calls.Load(); n < 1 || n > int32(len(got)) {
 		t.Errorf("encode called %d times", n)
 	}
-	if b := e.Encoded(length); len(b) != 1 || b[0] != 3 {
-		t.Errorf("second encoding = %v, want [3]", b)
+	if b := e.Wire.GRPC.Load(e, length).([]byte); len(b) != 1 || b[0] != 3 {
+		t.Errorf("second form = %v, want [3]", b)
 	}
-	if b := e.Encoded(upper); string(b) != "upper:abc" {
-		t.Errorf("first encoding after the second = %q", b)
+	if b := e.Wire.SSE.Load(e, upper).([]byte); string(b) != "upper:abc" {
+		t.Errorf("first form after the second = %q", b)
 	}
 }
 
-func TestNewEncodingLimit(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("NewEncoding beyond MaxEncodings did not panic")
-		}
-	}()
-	for range pubsub.MaxEncodings {
-		pubsub.NewEncoding(func(*pubsub.Event) []byte { return nil })
+// TestSlotLoadDoesNotAllocate: once filled, a slot is read without
+// allocating, as fan-out reads it once per subscriber.
+func TestSlotLoadDoesNotAllocate(t *testing.T) {
+	e := &pubsub.Event{ID: "AQ", Data: "x"}
+	enc := func(e *pubsub.Event) any { return []byte(e.Data) }
+	e.Wire.SSE.Load(e, enc)
+	if n := testing.AllocsPerRun(100, func() { e.Wire.SSE.Load(e, enc) }); n != 0 {
+		t.Errorf("Load allocates %v times", n)
 	}
 }

@@ -11,19 +11,28 @@ import (
 )
 
 // An event fanned out to many gRPC subscribers is marshalled once: its
-// SubscribeResponse bytes are cached on the event (subscribeResponses),
-// and the server's codec sends such bytes as they are.
+// SubscribeResponse bytes are cached on the event (subscribeResponse, in
+// pubsub.Event.Wire.GRPC), and the server's codec sends such bytes as
+// they are.
 
-// subscribeResponses is the wire form of an event as a SubscribeResponse,
-// computed once per event and shared by every gRPC subscriber. Gap notices
-// belong to one subscriber and do not go through it.
-var subscribeResponses = pubsub.NewEncoding(func(e *pubsub.Event) []byte {
+// subscribeResponse returns the wire form of an event as a
+// SubscribeResponse, computed once per event and shared by every gRPC
+// subscriber. Gap notices belong to one subscriber and do not go through
+// it.
+func subscribeResponse(e *pubsub.Event) []byte {
+	return e.Wire.GRPC.Load(e, marshalSubscribeResponse).([]byte)
+}
+
+// marshalSubscribeResponse fills pubsub.Event.Wire.GRPC: a []byte, nil
+// when e cannot be marshalled (the caller then sends the message itself,
+// and gets the error).
+func marshalSubscribeResponse(e *pubsub.Event) any {
 	b, err := proto.Marshal(toSubscribeResponse(e))
 	if err != nil {
-		return nil // the caller sends the message itself, and gets the error
+		return []byte(nil)
 	}
 	return b
-})
+}
 
 // messageCodec is gRPC's protocol buffer codec, except that
 //

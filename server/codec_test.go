@@ -16,8 +16,8 @@ import (
 // codec untouched and uncopied; other messages are marshalled as usual.
 func TestSharedSubscribeResponse(t *testing.T) {
 	e := &pubsub.Event{ID: "AQAAAAAAAAAqAQ", Topic: "orders", Type: "created", Data: "日本語", Sequence: 7, Time: time.Unix(1700000000, 5)}
-	b := e.Encoded(subscribeResponses)
-	if again := e.Encoded(subscribeResponses); &again[0] != &b[0] {
+	b := subscribeResponse(e)
+	if again := subscribeResponse(e); &again[0] != &b[0] {
 		t.Error("the event was encoded twice")
 	}
 	var got ssebridgev1.SubscribeResponse

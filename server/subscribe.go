@@ -216,11 +216,11 @@ func peerAddr(ctx context.Context) string {
 // deliver sends one event or gap notice and counts it; an event accepted
 // after subscribed is timed in the delivery latency, from its acceptance to
 // the return of SendMsg (gRPC's transport then has it). An event's bytes
-// are shared with its other subscribers (subscribeResponses).
+// are shared with its other subscribers (subscribeResponse).
 func (s *Service) deliver(stream grpc.ServerStreamingServer[ssebridgev1.SubscribeResponse], e *pubsub.Event, subscribed time.Time) error {
 	var b []byte
 	if e.Gap == nil {
-		b = e.Encoded(subscribeResponses)
+		b = subscribeResponse(e)
 	}
 	var err error
 	if b != nil {

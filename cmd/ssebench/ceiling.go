@@ -13,8 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ssebridge/ssebridge/bridge"
 	"github.com/ssebridge/ssebridge/pubsub"
+	"github.com/ssebridge/ssebridge/sse"
 )
 
 // ceilingRing is the number of pre-encoded frames the ceiling server keeps
@@ -249,7 +249,7 @@ func (s *ceilingServer) close() {
 // same form.
 func ceilingFrame(dst []byte, epoch, position uint64, data []byte) []byte {
 	id := pubsub.Cursor{Epoch: epoch, Position: position}.String()
-	dst, err := bridge.AppendEvent(dst, id, "", string(data))
+	dst, err := sse.AppendEvent(dst, id, "", string(data))
 	if err != nil {
 		panic(err) // the payload is ASCII
 	}
