@@ -119,6 +119,7 @@ func (s *Server) serveConn(conn net.Conn, src Source, expires time.Time, end fun
 	} else {
 		err = s.run(ctx, &connSink{conn: conn, timeout: s.writeTimeout}, src)
 	}
+	s.metrics.StreamEnded() // counted started by Serve
 	s.ended(end, err)
 	closeConn()
 }

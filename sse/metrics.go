@@ -5,9 +5,11 @@ import "time"
 // Metrics receives what a Server's streams do. Its methods are called
 // concurrently, from every stream, and must not block.
 type Metrics interface {
-	// StreamStarted and StreamEnded count a stream that starts and ends
-	// serving its Source (HEAD requests and streams refused at
-	// shutdown are not counted).
+	// StreamStarted and StreamEnded count a stream that Serve starts and
+	// ends: StreamStarted before the client can see the response
+	// headers, so that a client that has them is counted. Answers of
+	// WriteHead (HEAD requests, streams refused at shutdown) are not
+	// counted.
 	StreamStarted()
 	StreamEnded()
 	// Delivered counts n events written and flushed to a client: frames

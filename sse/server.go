@@ -183,17 +183,20 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, st Stream) {
 	if end == nil {
 		end = func(error) {}
 	}
+	// Counted before the client can see the headers, so that a client
+	// that has them is counted in the metrics, and, when detached, waited
+	// for by Wait.
+	s.metrics.StreamStarted()
 	if st.Detach {
-		// Counted before the client can see the headers, so that Wait,
-		// once the client has them, waits for this stream.
 		s.conns.add()
 		conn, err := s.takeOver(w, r)
 		if err == nil {
-			go s.serveConn(conn, st.Source, st.Expires, end)
+			go s.serveConn(conn, st.Source, st.Expires, end) // counts the end
 			return
 		}
 		s.conns.done()
 		if !errors.Is(err, http.ErrNotSupported) {
+			s.metrics.StreamEnded()
 			s.ended(end, fmt.Errorf("%w: start: %w", ErrWrite, err))
 			return
 		}
@@ -211,6 +214,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, st Stream) {
 	if err == nil {
 		err = s.run(ctx, out, st.Source)
 	}
+	s.metrics.StreamEnded()
 	s.ended(end, err)
 }
 

@@ -180,6 +180,37 @@ func TestServeSource(t *testing.T) {
 	}
 }
 
+// TestCountedBeforeHead: a client that has the headers and the retry line
+// finds its stream counted, on both paths (the count once followed the
+// head, and a client could read the head of a stream not counted yet).
+func TestCountedBeforeHead(t *testing.T) {
+	for _, detach := range []bool{false, true} {
+		t.Run(fmt.Sprintf("detach=%v", detach), func(t *testing.T) {
+			m := &countingMetrics{}
+			s := newServer(t, sse.Config{Retry: time.Second, Metrics: m})
+			src := newMemSource()
+			url, ended := serve(t, s, src, detach)
+			for i := range 20 {
+				resp, err := http.Get(url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := ssetest.NewDecoder(resp.Body).Next(); err != nil {
+					t.Fatal(err)
+				}
+				if n := m.streams.Load(); n != 1 {
+					t.Fatalf("stream %d: %d streams counted once the client has the head, want 1", i, n)
+				}
+				src.end(io.EOF)
+				<-ended
+				resp.Body.Close()
+				src = newMemSource()
+				url, ended = serve(t, s, src, detach)
+			}
+		})
+	}
+}
+
 // TestHeartbeat: an idle stream sends ": keep-alive" every Heartbeat, and
 // a write postpones the next one. Time is synctest's.
 func TestHeartbeat(t *testing.T) {

@@ -44,8 +44,6 @@ type sink interface {
 // ends, the stream reaches its maximum age, or the server shuts down, and
 // returns why it ended. The response has started.
 func (s *Server) run(ctx context.Context, out sink, src Source) error {
-	s.metrics.StreamStarted()
-	defer s.metrics.StreamEnded()
 	// Frames accepted before the stream started were replayed: their
 	// delivery is not timed.
 	started := time.Now()
