@@ -1,10 +1,8 @@
 package sse_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,18 +16,11 @@ import (
 // returns its records; the stream must end cleanly.
 func decodeFrames(t testing.TB, stream []byte) []ssetest.Record {
 	t.Helper()
-	d := ssetest.NewDecoder(bytes.NewReader(stream))
-	var recs []ssetest.Record
-	for {
-		rec, err := d.Next()
-		if err == io.EOF {
-			return recs
-		}
-		if err != nil {
-			t.Fatalf("decoding %q: %v", stream, err)
-		}
-		recs = append(recs, rec)
+	recs, err := ssetest.DecodeAll(stream)
+	if err != nil {
+		t.Fatalf("decoding %q: %v", stream, err)
 	}
+	return recs
 }
 
 func TestAppendEvent(t *testing.T) {

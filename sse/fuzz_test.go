@@ -2,7 +2,6 @@ package sse_test
 
 import (
 	"bytes"
-	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -80,19 +79,12 @@ func readsBack(frame []byte, id, typ, data string) bool {
 }
 
 func decodeAllRecords(frame []byte) []ssetest.Record {
-	d := ssetest.NewDecoder(bytes.NewReader(frame))
-	var recs []ssetest.Record
-	for {
-		rec, err := d.Next()
-		if err == io.EOF {
-			return recs
-		}
-		if err != nil {
-			// An incomplete frame: never what was asked for.
-			return append(recs, nil)
-		}
-		recs = append(recs, rec)
+	recs, err := ssetest.DecodeAll(frame)
+	if err != nil {
+		// An incomplete frame: never what was asked for.
+		return append(recs, nil)
 	}
+	return recs
 }
 
 // naiveFrame writes a frame without any check, splitting data into lines

@@ -263,3 +263,21 @@ func decodeUTF8(b []byte) string {
 	}
 	return out.String()
 }
+
+// DecodeAll decodes a whole stream and returns its records. The error is
+// that of Next other than io.EOF: io.ErrUnexpectedEOF for a stream that
+// ends inside a line or an event; the records before it are returned too.
+func DecodeAll(stream []byte) ([]Record, error) {
+	d := NewDecoder(bytes.NewReader(stream))
+	var recs []Record
+	for {
+		rec, err := d.Next()
+		if err == io.EOF {
+			return recs, nil
+		}
+		if err != nil {
+			return recs, err
+		}
+		recs = append(recs, rec)
+	}
+}

@@ -299,3 +299,15 @@ func FuzzDecoder(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeAll(t *testing.T) {
+	recs, err := ssetest.DecodeAll([]byte("retry: 5\n: hi\nid: 1\ndata: a\n\n"))
+	want := []ssetest.Record{ssetest.Retry{Delay: 5 * time.Millisecond}, ssetest.Comment{Text: "hi"}, ssetest.Event{ID: "1", Type: "message", Data: "a"}}
+	if err != nil || !reflect.DeepEqual(recs, want) {
+		t.Fatalf("DecodeAll = %#v, %v; want %#v", recs, err, want)
+	}
+	recs, err = ssetest.DecodeAll([]byte(": hi\ndata: cut"))
+	if err != io.ErrUnexpectedEOF || !reflect.DeepEqual(recs, []ssetest.Record{ssetest.Comment{Text: "hi"}}) {
+		t.Fatalf("DecodeAll of a cut event = %#v, %v; want the comment and io.ErrUnexpectedEOF", recs, err)
+	}
+}
