@@ -53,11 +53,11 @@ func (s *connSink) lastWrite() time.Time { return s.clock.last }
 
 // takeOver takes r's connection over from net/http and sends the response
 // headers (those set on w so far, such as CORS headers, and the stream's
-// own) and the retry line. It returns http.ErrNotSupported, having written
+// own) and retry, the stream's retry line. It returns http.ErrNotSupported, having written
 // nothing, when the connection cannot be taken over (HTTP/2, or a
 // ResponseWriter that does not allow it); any other error means the
 // connection is closed.
-func (s *Server) takeOver(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
+func (s *Server) takeOver(w http.ResponseWriter, r *http.Request, retry []byte) (net.Conn, error) {
 	if r.ProtoMajor != 1 {
 		return nil, http.ErrNotSupported
 	}
@@ -78,14 +78,14 @@ func (s *Server) takeOver(w http.ResponseWriter, r *http.Request) (net.Conn, err
 		return nil, err
 	}
 	var head bytes.Buffer
-	head.Grow(256 + len(s.head))
+	head.Grow(256 + len(retry))
 	head.WriteString("HTTP/1.1 200 OK\r\n")
 	if err := hdr.Write(&head); err != nil {
 		conn.Close()
 		return nil, err
 	}
 	head.WriteString("\r\n")
-	head.Write(s.head)
+	head.Write(retry)
 	if _, err := conn.Write(head.Bytes()); err != nil {
 		conn.Close()
 		return nil, err

@@ -154,6 +154,9 @@ type Stream struct {
 	// http.Server.Shutdown, waits for it. Without Detach, or over HTTP/2,
 	// Serve returns when the stream ends.
 	Detach bool
+	// Retry, when not 0, is the reconnection delay of this stream's
+	// retry line in place of Config.Retry; negative for no retry line.
+	Retry time.Duration
 	// End, when not nil, is called once, when the stream has ended, with
 	// the reason (never nil): the Source's error, or one of the errors
 	// of this package. On a taken-over connection it is called before
@@ -189,7 +192,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, st Stream) {
 	s.metrics.StreamStarted()
 	if st.Detach {
 		s.conns.add()
-		conn, err := s.takeOver(w, r)
+		conn, err := s.takeOver(w, r, s.retryLine(st.Retry))
 		if err == nil {
 			go s.serveConn(conn, st.Source, st.Expires, end) // counts the end
 			return
@@ -207,7 +210,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, st Stream) {
 		ctx, cancel = context.WithDeadlineCause(ctx, st.Expires, ErrExpired)
 		defer cancel()
 	}
-	out, err := s.start(w)
+	out, err := s.start(w, s.retryLine(st.Retry))
 	if err == nil && s.ShuttingDown() {
 		err = ErrShutdown
 	}
@@ -223,8 +226,20 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, st Stream) {
 // request, or to a stream refused at shutdown, which the client takes as
 // a stream that ended at once.
 func (s *Server) WriteHead(w http.ResponseWriter) error {
-	_, err := s.start(w)
+	_, err := s.start(w, s.head)
 	return err
+}
+
+// retryLine returns the retry line of a stream whose Stream.Retry is
+// retry.
+func (s *Server) retryLine(retry time.Duration) []byte {
+	switch {
+	case retry == 0:
+		return s.head
+	case retry < 0:
+		return nil
+	}
+	return AppendRetry(nil, retry)
 }
 
 // ended counts a stream that ended with err and tells end.

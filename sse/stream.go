@@ -107,17 +107,17 @@ func streamHeader(hdr http.Header) {
 	hdr.Set("X-Accel-Buffering", "no")
 }
 
-// start sends the response headers and the retry line through w, and
-// flushes them.
-func (s *Server) start(w http.ResponseWriter) (*responseSink, error) {
+// start sends the response headers and retry, the stream's retry line,
+// through w, and flushes them.
+func (s *Server) start(w http.ResponseWriter, retry []byte) (*responseSink, error) {
 	streamHeader(w.Header())
 	rw := &responseSink{w: w, rc: http.NewResponseController(w), timeout: s.writeTimeout}
 	if err := rw.setDeadline(); errors.Is(err, http.ErrNotSupported) {
 		s.log.Warn("sse stream without write deadlines: the ResponseWriter cannot set them (does a middleware lack Unwrap?)")
 	}
 	w.WriteHeader(http.StatusOK)
-	if len(s.head) > 0 {
-		if _, err := w.Write(s.head); err != nil {
+	if len(retry) > 0 {
+		if _, err := w.Write(retry); err != nil {
 			return nil, fmt.Errorf("%w: start: %w", ErrWrite, err)
 		}
 	}
