@@ -145,19 +145,38 @@ lint: $(BUF_STAMP) ## gofmt, go vet, buf lint, buf format
 	$(BUF) lint
 	$(BUF) format -d --exit-code
 
-generate: $(GEN_DEPS) ## regenerate gen/ from proto/ (buf generate)
+# The example backend under examples/quotes has its own template and
+# generated code, and a descriptor image (imports included, source info
+# left out) that `ssebridge serve --descriptors` loads.
+EXAMPLE_TEMPLATE := examples/quotes/buf.gen.yaml
+EXAMPLE_IMAGE    := examples/quotes/quotes.binpb
+EXAMPLE_BUILD    := $(BUF) build examples/quotes/proto --exclude-source-info
+
+generate: $(GEN_DEPS) ## regenerate gen/ from proto/, and the example backend's code and image (buf generate, buf build)
 	$(BUF) generate
+	$(BUF) generate --template $(EXAMPLE_TEMPLATE)
+	$(EXAMPLE_BUILD) -o $(EXAMPLE_IMAGE)
 
 # buf generate -o DIR prepends DIR to the out: paths of buf.gen.yaml, so the
 # fresh copy lands in $tmp/gen and clean: true empties $tmp/gen, not gen/.
-check-generate: $(GEN_DEPS) ## fail when gen/ is not what proto/ generates
+check-generate: $(GEN_DEPS) ## fail when gen/ or the example backend's code or image is not what the protos generate
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(BUF) generate -o "$$tmp"; \
 	if ! diff -r gen "$$tmp/gen" > "$$tmp/diff"; then \
 		head -n 100 "$$tmp/diff" >&2; \
 		echo "gen/ is stale: run make generate" >&2; exit 1; \
 	fi; \
-	echo 'gen/ is up to date'
+	echo 'gen/ is up to date'; \
+	$(BUF) generate --template $(EXAMPLE_TEMPLATE) -o "$$tmp"; \
+	if ! diff -r examples/quotes/gen "$$tmp/examples/quotes/gen" > "$$tmp/diff"; then \
+		head -n 100 "$$tmp/diff" >&2; \
+		echo "examples/quotes/gen/ is stale: run make generate" >&2; exit 1; \
+	fi; \
+	$(EXAMPLE_BUILD) -o "$$tmp/image.binpb"; \
+	if ! cmp -s $(EXAMPLE_IMAGE) "$$tmp/image.binpb"; then \
+		echo "$(EXAMPLE_IMAGE) is stale: run make generate" >&2; exit 1; \
+	fi; \
+	echo 'examples/quotes/gen/ and $(EXAMPLE_IMAGE) are up to date'
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s) in FUZZ_PKGS (default ./...)
 	@GO='$(GO)' bash scripts/fuzz.sh '$(FUZZTIME)' $(FUZZ_PKGS)
