@@ -339,14 +339,7 @@ func (b *Bridge) serve(w http.ResponseWriter, r *http.Request, m *method, rt *ro
 	// net/http (sse.Stream.Detach): it ends with the stream.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
 	ctx = metadata.NewOutgoingContext(ctx, md)
-	rl, err := b.newRelay(ctx, cancel, m, req)
-	if err != nil {
-		cancel(err)
-		st := backendStatus(err)
-		m.metrics.upstreamError(st.Code())
-		writeError(w, st)
-		return
-	}
+	rl := b.newRelay(ctx, cancel, m, req)
 	if st := rl.waitFirst(b.firstWait); st != nil {
 		cancel(ErrEnded)
 		writeError(w, st)

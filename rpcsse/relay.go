@@ -48,8 +48,9 @@ type relay struct {
 }
 
 // newRelay starts m's call with req on ctx, cancelled with cancel, and the
-// goroutine that reads it.
-func (b *Bridge) newRelay(ctx context.Context, cancel context.CancelCauseFunc, m *method, req proto.Message) (*relay, error) {
+// goroutine that reads it. A call that fails to start ends the relay at
+// once, with its status.
+func (b *Bridge) newRelay(ctx context.Context, cancel context.CancelCauseFunc, m *method, req proto.Message) *relay {
 	rl := &relay{
 		m: m, bridge: b, cancel: cancel, start: time.Now(),
 		ready:    make(chan struct{}, 1),
@@ -58,18 +59,19 @@ func (b *Bridge) newRelay(ctx context.Context, cancel context.CancelCauseFunc, m
 	}
 	desc := &grpc.StreamDesc{StreamName: string(m.desc.Name()), ServerStreams: true}
 	call, err := m.backend.conn.NewStream(ctx, desc, m.path, grpc.MaxCallRecvMsgSize(b.maxMessageBytes))
+	if err == nil {
+		rl.call = call
+		if err = call.SendMsg(req); err == nil || errors.Is(err, io.EOF) {
+			// io.EOF: the call ended; RecvMsg returns its status.
+			err = call.CloseSend()
+		}
+	}
 	if err != nil {
-		return nil, err
+		rl.finish(err)
+		return rl
 	}
-	if err := call.SendMsg(req); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	if err := call.CloseSend(); err != nil {
-		return nil, err
-	}
-	rl.call = call
 	go rl.read(ctx)
-	return rl, nil
+	return rl
 }
 
 // read reads the call's messages into the queue until the call ends.
