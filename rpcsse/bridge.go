@@ -47,9 +47,9 @@ type Bridge struct {
 
 // backend is a Backend ready for calls.
 type backend struct {
-	name  string
-	conn  grpc.ClientConnInterface
-	auth  Authorizer
+	name string
+	conn grpc.ClientConnInterface
+	auth Authorizer
 	// types resolves the messages of the backend's methods, and the
 	// types in Any fields and status details.
 	types resolver

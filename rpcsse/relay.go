@@ -40,7 +40,7 @@ type relay struct {
 	// messages counts the frames of frames that are the backend's
 	// messages, not ErrorEvent or EndEvent.
 	messages int
-	err    error // why the source ended, once it has; then no more frames
+	err      error // why the source ended, once it has; then no more frames
 	// opened is set when the response started; first, a permanent status
 	// that ended the call before that.
 	opened bool

@@ -130,5 +130,3 @@ func validMetadataValue(v string) bool {
 	}
 	return true
 }
-
-
