@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	quotesv1 "github.com/ssebridge/ssebridge/examples/quotes/gen/quotes/v1"
 	"github.com/ssebridge/ssebridge/internal/apierror"
 	"github.com/ssebridge/ssebridge/internal/ssetest"
 	"github.com/ssebridge/ssebridge/rpcsse"
@@ -294,5 +297,41 @@ func TestUnreachableBackendLeaksNothing(t *testing.T) {
 	e := next(t, c)
 	if e.Type != rpcsse.ErrorEvent || strings.Contains(e.Data, "127.0.0.1") || strings.Contains(e.Data, "grpc") {
 		t.Errorf("event %+v: want an error event without grpc-go's internals", e)
+	}
+}
+
+func TestStalledClientIsCutAndItsCallCancelled(t *testing.T) {
+	f := newFixture(t, fixtureConfig{
+		sse:    sse.Config{WriteTimeout: 300 * time.Millisecond},
+		bridge: rpcsse.Config{QueueLength: 4},
+	})
+	// A client that reads nothing: its socket buffers fill, then the
+	// stream's writes miss their deadline.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetReadBuffer(4096)
+	}
+	fmt.Fprintf(conn, "GET /v1/quotes/ACME:watch HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+	call := f.nextCall(t)
+	big := strings.Repeat("x", 64<<10)
+	for seq := uint64(1); ; seq++ {
+		q := &quotesv1.Quote{Seq: seq, Symbol: big}
+		select {
+		case call.send <- step{quote: q}:
+			continue
+		case <-call.done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the backend could still send after %d messages: its call was not cancelled", seq)
+		}
+		// Bounded: the queue, gRPC's flow-control window and the socket
+		// buffers, far less than what an unbounded relay would take.
+		if sent := call.sent.Load(); sent > 200 {
+			t.Errorf("backend sent %d messages of 64 KiB to a client that reads nothing", sent)
+		}
+		return
 	}
 }
