@@ -70,6 +70,9 @@
 //     message: an ErrorEvent ("error", data the google.rpc.Status as JSON:
 //     code, message, details) without an id, and the end of the response.
 //     The EventSource reconnects with the id of the last message it got.
+//     A page's listener for "error" also receives the EventSource's own
+//     connection errors: the bridge's are MessageEvents with data, the
+//     browser's plain Events without.
 //
 // The backend's status is passed on as it sent it. Statuses grpc-go makes
 // up on this side of the call (the backend unreachable, the connection

@@ -12,6 +12,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -61,6 +62,9 @@ func (b *backend) WatchQuotes(req *quotesv1.WatchQuotesRequest, stream grpc.Serv
 	if b.first != nil {
 		return b.first.Err()
 	}
+	if req.GetSymbol() == "GONE" {
+		return status.Error(codes.NotFound, "no such symbol")
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -104,6 +108,8 @@ type fixtureConfig struct {
 	sse    sse.Config
 	// first: see backend.first.
 	first *status.Status
+	// wrap, when not nil, wraps the handler served.
+	wrap func(http.Handler) http.Handler
 }
 
 func newFixture(t *testing.T, fc fixtureConfig) *fixture {
@@ -144,6 +150,9 @@ func newFixture(t *testing.T, fc fixtureConfig) *fixture {
 	h, err := b.Handler(gw)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fc.wrap != nil {
+		h = fc.wrap(h)
 	}
 	hs := httptest.NewServer(h)
 	t.Cleanup(func() {
@@ -209,5 +218,3 @@ func ctxT(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
-
-var _ = http.StatusOK
