@@ -379,3 +379,37 @@ func mustFrame(f *sse.Frame, err error) *sse.Frame {
 	}
 	return f
 }
+
+// TestStreamRetry: Stream.Retry replaces Config.Retry for one stream, on
+// both paths; negative sends no retry line.
+func TestStreamRetry(t *testing.T) {
+	for _, detach := range []bool{false, true} {
+		for _, tc := range []struct {
+			retry time.Duration
+			want  ssetest.Record
+		}{
+			{0, ssetest.Retry{Delay: time.Second}},
+			{250 * time.Millisecond, ssetest.Retry{Delay: 250 * time.Millisecond}},
+			{-1, ssetest.Event{ID: "1", Type: "message", Data: "a"}},
+		} {
+			t.Run(fmt.Sprintf("detach=%v/retry=%v", detach, tc.retry), func(t *testing.T) {
+				s := newServer(t, sse.Config{Retry: time.Second})
+				src := newMemSource()
+				src.push(frame(t, "1", "", "a"))
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					s.Serve(w, r, sse.Stream{Source: src, Detach: detach, Retry: tc.retry})
+				}))
+				t.Cleanup(srv.Close)
+				t.Cleanup(s.Shutdown)
+				resp, err := http.Get(srv.URL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				if rec, err := ssetest.NewDecoder(resp.Body).Next(); err != nil || rec != tc.want {
+					t.Errorf("first record %#v, %v; want %#v", rec, err, tc.want)
+				}
+			})
+		}
+	}
+}
