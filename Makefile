@@ -63,7 +63,7 @@ FORCE:
 
 .PHONY: help run build test test-go lint generate check-generate fuzz bench \
 	tools bench-tools deps-race deps-browser test-browser clean
-.PHONY: test-node test-python deps-node deps-protoc deps-python deps-netns
+.PHONY: test-node test-python deps-node deps-protoc deps-python deps-netns deps-clients
 
 help: ## list the targets
 	@echo 'usage: make TARGET [VAR=value]'
@@ -81,7 +81,7 @@ build: ## build bin/ssebridge
 # test-go, each installing what it needs.
 test: tools lint check-generate test-go test-node test-python ## run every test (installs pinned tools into .tools/ on first run)
 
-test-go: deps-race deps-browser deps-netns ## Go tests with the race detector, fuzz seed corpora included
+test-go: deps-race deps-browser deps-netns deps-clients ## Go tests with the race detector, fuzz seed corpora included
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # The race detector needs cgo: a C compiler and the C library headers.
@@ -93,6 +93,11 @@ deps-race:
 # Without root they skip.
 deps-netns:
 	@bash scripts/require-debian-packages.sh iproute2
+
+# rpcsse's tests read one stream with curl -N and the npm eventsource
+# package (node_modules, from the lockfile) besides Go's client.
+deps-clients: $(NPM_STAMP)
+	@bash scripts/require-debian-packages.sh curl
 
 # The browser tests drive Debian's headless Chromium, /usr/bin/chromium
 # (package chromium; no browser is downloaded), and fail without it.
