@@ -1,15 +1,12 @@
 package rpcsse_test
 
 import (
-	"context"
 	"encoding/json"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -17,75 +14,28 @@ import (
 	"github.com/ssebridge/ssebridge/sse"
 )
 
-// The test page and its script are the service's browser-test page
-// (cmd/ssebridge/testdata/browser): EventSource and nothing else.
-const pageDir = "../cmd/ssebridge/testdata/browser"
-
-type pageEvent struct {
-	Stream      string `json:"stream"`
-	Type        string `json:"type"`
-	Data        string `json:"data"`
-	LastEventID string `json:"lastEventId"`
-}
-
-type pageRecord struct {
-	Events []pageEvent `json:"events"`
-	Opens  []string    `json:"opens"`
-	Errors []struct {
-		Stream     string `json:"stream"`
-		ReadyState int    `json:"readyState"`
-	} `json:"errors"`
-}
-
-func withPage(next http.Handler) http.Handler {
-	pages := http.StripPrefix("/test/", http.FileServer(http.Dir(pageDir)))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/test/") {
-			pages.ServeHTTP(w, r)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func eval[T any](t *testing.T, tab context.Context, script string) T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(tab, 20*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](script, chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("in the page: %s: %v", script, err)
-	}
-	return v
-}
-
 // TestBrowserLibraryMode runs a grpc-gateway service with a Bridge in
 // front in Chromium: the page's native EventSource gets the backend's
 // quotes with their ids and types, follows an error mid-stream with a
 // reconnection that carries Last-Event-ID to the backend, cancels the
 // backend's call when closed, and gives up on a permanent error.
 func TestBrowserLibraryMode(t *testing.T) {
-	f := newFixture(t, fixtureConfig{sse: sse.Config{Retry: 100 * time.Millisecond}, wrap: withPage})
-	tab := browsertest.Tab(t, browsertest.New(t))
-	ctx, cancel := context.WithTimeout(tab, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(f.url+"/test/eventsource.html")); err != nil {
-		t.Fatal(err)
-	}
+	f := newFixture(t, fixtureConfig{sse: sse.Config{Retry: 100 * time.Millisecond}, wrap: browsertest.Pages})
+	p := browsertest.OpenPage(t, browsertest.New(t), f.url+browsertest.PagePath)
 	// A listener for "error" also gets the EventSource's own connection
 	// errors, events without data: only the server's count here.
-	until := func(cond string) pageRecord {
-		rec := eval[pageRecord](t, tab, "until(r => ("+cond+")({...r, events: r.events.filter(e => e.type !== 'error' || e.data)}))")
-		rec.Events = slices.DeleteFunc(rec.Events, func(e pageEvent) bool { return e.Type == "error" && e.Data == "" })
+	until := func(cond string) browsertest.Record {
+		rec := p.Until("r => (" + cond + ")({...r, events: r.events.filter(e => e.type !== 'error' || e.data)})")
+		rec.Events = slices.DeleteFunc(rec.Events, func(e browsertest.Event) bool { return e.Type == "error" && e.Data == "" })
 		return rec
 	}
 
-	eval[chromedp.Void](t, tab, `openStream("q", "/v1/quotes/ACME:watch", {types: ["trade", "bid_ask", "error", "end"]})`)
+	p.OpenStream("q", "/v1/quotes/ACME:watch", `{types: ["trade", "bid_ask", "error", "end"]}`)
 	c1 := f.nextCall(t)
 	c1.sendQuote(t, 1)
 	c1.sendQuote(t, 2)
 	rec := until(`r => r.events.length >= 2`)
-	for i, want := range []pageEvent{{"q", "trade", "", "1"}, {"q", "bid_ask", "", "2"}} {
+	for i, want := range []browsertest.Event{{Type: "trade", LastEventID: "1"}, {Type: "bid_ask", LastEventID: "2"}} {
 		got := rec.Events[i]
 		var q struct{ Seq string }
 		if json.Unmarshal([]byte(got.Data), &q); got.Type != want.Type || got.LastEventID != want.LastEventID || q.Seq != want.LastEventID {
@@ -111,12 +61,12 @@ func TestBrowserLibraryMode(t *testing.T) {
 	}
 
 	// The page closes the stream: the backend sees its call cancelled.
-	eval[chromedp.Void](t, tab, `closeStream("q")`)
+	p.CloseStream("q")
 	c2.waitDone(t)
 
 	// A permanent error before the first message: 404, and the browser
 	// gives up (readyState 2, CLOSED) without retrying.
-	eval[chromedp.Void](t, tab, `openStream("gone", "/v1/quotes/GONE:watch")`)
+	p.OpenStream("gone", "/v1/quotes/GONE:watch", "{}")
 	f.nextCall(t)
 	rec = until(`r => r.errors.some(e => e.stream === "gone")`)
 	for _, e := range rec.Errors {

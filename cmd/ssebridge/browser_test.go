@@ -17,85 +17,9 @@ import (
 )
 
 // The browser tests run the real service and Debian's headless Chromium.
-// The page, testdata/browser/eventsource.html, opens streams with the
+// The page, browsertest's eventsource.html, opens streams with the
 // browser's native EventSource; the test publishes over gRPC and reads
 // what the page recorded through the DevTools protocol.
-
-// pageEvent is an event as the page's EventSource dispatched it.
-type pageEvent struct {
-	Stream      string `json:"stream"`
-	Type        string `json:"type"`
-	Data        string `json:"data"`
-	LastEventID string `json:"lastEventId"`
-	Origin      string `json:"origin"`
-}
-
-// pageRecord is what the page's streams saw.
-type pageRecord struct {
-	Events []pageEvent `json:"events"`
-	Opens  []string    `json:"opens"`
-	Errors []struct {
-		Stream     string `json:"stream"`
-		ReadyState int    `json:"readyState"`
-	} `json:"errors"`
-}
-
-// withTestPages serves testdata/browser under /test/ and passes every
-// other request to next: the test page is then on the service's origin.
-func withTestPages(next http.Handler) http.Handler {
-	pages := http.StripPrefix("/test/", http.FileServer(http.Dir("testdata/browser")))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/test/") {
-			pages.ServeHTTP(w, r)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// page is the test page open in a browser tab.
-type page struct {
-	t   *testing.T
-	tab context.Context
-}
-
-// openPage opens url in a new tab of browser.
-func openPage(t *testing.T, browser context.Context, url string) *page {
-	t.Helper()
-	p := &page{t: t, tab: browsertest.Tab(t, browser)}
-	ctx, cancel := context.WithTimeout(p.tab, waitTimeout)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
-		t.Fatalf("opening %s: %v", url, err)
-	}
-	return p
-}
-
-// eval runs a script in the page, awaiting its promise, and decodes its
-// result into a T. It fails the test after waitTimeout.
-func eval[T any](p *page, script string) T {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.tab, waitTimeout)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](script, chromedp.EvalAwaitPromise))
-	if err != nil {
-		p.t.Fatalf("in the page: %s: %v", script, err)
-	}
-	return v
-}
-
-// until waits for cond, a JavaScript function of the page's record, and
-// returns the record.
-func (p *page) until(cond string) pageRecord {
-	p.t.Helper()
-	return eval[pageRecord](p, "until("+cond+")")
-}
-
-// openStream opens an EventSource in the page; see eventsource.js.
-func (p *page) openStream(name, url, options string) {
-	p.t.Helper()
-	eval[chromedp.Void](p, fmt.Sprintf("openStream(%q, %q, %s)", name, url, options))
-}
 
 // TestBrowser runs the service's event streams in Chromium. One browser
 // serves every subtest, each in its own tab and browser context.
@@ -116,11 +40,11 @@ func TestBrowser(t *testing.T) {
 func testBrowserEvents(t *testing.T, browser context.Context) {
 	var seen requestLog
 	s := startServer(t, func(c *serveConfig) {
-		c.wrapHTTP = func(h http.Handler) http.Handler { return seen.wrap(withTestPages(h)) }
+		c.wrapHTTP = func(h http.Handler) http.Handler { return seen.wrap(browsertest.Pages(h)) }
 	})
-	p := openPage(t, browser, s.httpURL+"/test/eventsource.html")
-	p.openStream("multi", "/v1/events?topic=orders&topic=invoices&topic=big", `{types: ["created", "paid"]}`)
-	p.until(`r => r.opens.length === 1`)
+	p := browsertest.OpenPage(t, browser, s.httpURL+browsertest.PagePath)
+	p.OpenStream("multi", "/v1/events?topic=orders&topic=invoices&topic=big", `{types: ["created", "paid"]}`)
+	p.Until(`r => r.opens.length === 1`)
 
 	// 256 KiB of lines of ASCII, 2-, 3- and 4-byte characters.
 	var big strings.Builder
@@ -142,17 +66,17 @@ func testBrowserEvents(t *testing.T, browser context.Context) {
 		{"orders", "", "", ""},
 		{"big", "", big.String(), big.String()},
 	}
-	var want []pageEvent
+	var want []browsertest.Event
 	for _, e := range events {
 		r := s.publish(t, e.topic, e.typ, e.data)
 		typ := e.typ
 		if typ == "" {
 			typ = "message"
 		}
-		want = append(want, pageEvent{Stream: "multi", Type: typ, Data: e.want, LastEventID: r.Id, Origin: s.httpURL})
+		want = append(want, browsertest.Event{Stream: "multi", Type: typ, Data: e.want, LastEventID: r.Id, Origin: s.httpURL})
 	}
 
-	rec := p.until(fmt.Sprintf(`r => r.events.length >= %d`, len(want)))
+	rec := p.Until(fmt.Sprintf(`r => r.events.length >= %d`, len(want)))
 	if len(rec.Events) != len(want) {
 		t.Fatalf("the page received %d events, want %d", len(rec.Events), len(want))
 	}
@@ -180,11 +104,11 @@ func testBrowserReconnect(t *testing.T, browser context.Context) {
 		c.MaxStreamAge = 300 * time.Millisecond
 		c.MaxStreamAgeJitter = 100 * time.Millisecond
 		c.Retry = 50 * time.Millisecond // the browser's reconnection delay
-		c.wrapHTTP = func(h http.Handler) http.Handler { return seen.wrap(withTestPages(h)) }
+		c.wrapHTTP = func(h http.Handler) http.Handler { return seen.wrap(browsertest.Pages(h)) }
 	})
-	p := openPage(t, browser, s.httpURL+"/test/eventsource.html")
-	p.openStream("burst", "/v1/events?topic=burst.a&topic=burst.b", `{types: ["tick"]}`)
-	p.until(`r => r.opens.length === 1`)
+	p := browsertest.OpenPage(t, browser, s.httpURL+browsertest.PagePath)
+	p.OpenStream("burst", "/v1/events?topic=burst.a&topic=burst.b", `{types: ["tick"]}`)
+	p.Until(`r => r.opens.length === 1`)
 
 	// About 3 ms apart, the burst outlasts several stream ages.
 	ids := make([]string, events)
@@ -195,19 +119,19 @@ func testBrowserReconnect(t *testing.T, browser context.Context) {
 		ids[i] = s.publish(t, []string{"burst.a", "burst.b"}[i%2], "tick", fmt.Sprintf("event %d", i)).Id
 	}
 
-	rec := p.until(fmt.Sprintf(`r => r.events.length >= %d`, events))
+	rec := p.Until(fmt.Sprintf(`r => r.events.length >= %d`, events))
 	if len(rec.Events) != events {
 		t.Errorf("the page received %d events, want %d", len(rec.Events), events)
 	}
 	for i, e := range rec.Events[:min(events, len(rec.Events))] {
-		if want := (pageEvent{"burst", "tick", fmt.Sprintf("event %d", i), ids[i], s.httpURL}); e != want {
+		if want := (browsertest.Event{Stream: "burst", Type: "tick", Data: fmt.Sprintf("event %d", i), LastEventID: ids[i], Origin: s.httpURL}); e != want {
 			t.Fatalf("event %d = %+v, want %+v (each event once, in order)", i, e, want)
 		}
 	}
 
 	// The browser reconnected by itself, in the middle of the burst, each
 	// time with the id of the last event it had.
-	eval[chromedp.Void](p, `closeStream("burst")`)
+	browsertest.Eval[chromedp.Void](p, `closeStream("burst")`)
 	streams := seen.matching(http.MethodGet, "/v1/events")
 	if len(streams) < 3 || len(rec.Opens) < 3 {
 		t.Fatalf("%d stream requests and %d opens; want at least 3 of each", len(streams), len(rec.Opens))
@@ -232,12 +156,12 @@ func testBrowserReconnect(t *testing.T, browser context.Context) {
 	t.Logf("%d events over %d connections", events, len(streams))
 }
 
-// crossOriginPages serves testdata/browser from its own origin, setting
+// crossOriginPages serves the test page (browsertest.Pages) from its own origin, setting
 // a cookie for its host (127.0.0.1, which the service shares: cookies
 // ignore ports).
 func crossOriginPages(t *testing.T) *httptest.Server {
 	t.Helper()
-	files := http.FileServer(http.Dir("testdata/browser"))
+	files := browsertest.Pages(http.NotFoundHandler())
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "session", Value: "s3cret", Path: "/", SameSite: http.SameSiteLaxMode})
 		files.ServeHTTP(w, r)
@@ -264,11 +188,11 @@ func testBrowserCrossOrigin(t *testing.T, browser context.Context) {
 	})
 	stream := s.httpURL + "/v1/events?topic=cors"
 
-	p := openPage(t, browser, allowed.URL+"/eventsource.html")
-	p.openStream("allowed", stream, `{withCredentials: true}`)
-	p.until(`r => r.opens.length === 1`)
+	p := browsertest.OpenPage(t, browser, allowed.URL+browsertest.PagePath)
+	p.OpenStream("allowed", stream, `{withCredentials: true}`)
+	p.Until(`r => r.opens.length === 1`)
 	r1 := s.publish(t, "cors", "", "one")
-	p.until(`r => r.events.length === 1`)
+	p.Until(`r => r.events.length === 1`)
 	// The stream reaches its age; the browser resumes after "one".
 	eventually(t, "a reconnection with Last-Event-ID", func() bool {
 		return slices.ContainsFunc(seen.matching(http.MethodGet, "/v1/events"), func(r seenRequest) bool {
@@ -276,10 +200,10 @@ func testBrowserCrossOrigin(t *testing.T, browser context.Context) {
 		})
 	})
 	r2 := s.publish(t, "cors", "", "two")
-	rec := p.until(`r => r.events.length === 2`)
-	for i, want := range []pageEvent{
-		{"allowed", "message", "one", r1.Id, s.httpURL},
-		{"allowed", "message", "two", r2.Id, s.httpURL},
+	rec := p.Until(`r => r.events.length === 2`)
+	for i, want := range []browsertest.Event{
+		{Stream: "allowed", Type: "message", Data: "one", LastEventID: r1.Id, Origin: s.httpURL},
+		{Stream: "allowed", Type: "message", Data: "two", LastEventID: r2.Id, Origin: s.httpURL},
 	} {
 		if rec.Events[i] != want {
 			t.Errorf("event %d = %+v, want %+v", i, rec.Events[i], want)
@@ -294,7 +218,7 @@ func testBrowserCrossOrigin(t *testing.T, browser context.Context) {
 	// Chromium's EventSource sends its own Last-Event-ID without a
 	// preflight, whatever its length (seen up to 200 bytes); ssebridge's
 	// ids of at most 26 URL-safe characters would need none anyway.
-	eval[chromedp.Void](p, `closeStream("allowed")`)
+	browsertest.Eval[chromedp.Void](p, `closeStream("allowed")`)
 	if n := len(seen.matching(http.MethodOptions, "/v1/events")); n != 0 {
 		t.Errorf("%d preflights for EventSource, want none", n)
 	}
@@ -309,7 +233,7 @@ func testBrowserCrossOrigin(t *testing.T, browser context.Context) {
 		Text   string `json:"text"`
 		Error  string `json:"error"`
 	}
-	res := eval[fetchResult](p, fetchLong)
+	res := browsertest.Eval[fetchResult](p, fetchLong)
 	if res.Status != http.StatusOK || !strings.Contains(res.Text, "event: ssebridge.gap\n") || !strings.Contains(res.Text, `"reason":"cursor_malformed"`) {
 		t.Errorf("fetch with a long Last-Event-ID = %+.300v, want a stream starting with a gap notice", res)
 	}
@@ -326,7 +250,7 @@ func testBrowserCrossOrigin(t *testing.T, browser context.Context) {
 	// Another origin. The server sends the retained events (earliest),
 	// but the browser keeps the response from the page: the EventSource
 	// gives up (readyState 2, CLOSED) without opening.
-	q := openPage(t, browser, other.URL+"/eventsource.html")
+	q := browsertest.OpenPage(t, browser, other.URL+browsertest.PagePath)
 	fromOther := func() (n int) {
 		for _, r := range seen.matching(http.MethodGet, "/v1/events") {
 			if r.Header.Get("Origin") == other.URL {
@@ -335,8 +259,8 @@ func testBrowserCrossOrigin(t *testing.T, browser context.Context) {
 		}
 		return n
 	}
-	q.openStream("other", stream+"&last_event_id=earliest", `{withCredentials: true}`)
-	rec = q.until(`r => r.errors.length >= 1`)
+	q.OpenStream("other", stream+"&last_event_id=earliest", `{withCredentials: true}`)
+	rec = q.Until(`r => r.errors.length >= 1`)
 	if len(rec.Events) != 0 || len(rec.Opens) != 0 || rec.Errors[0].ReadyState != 2 {
 		t.Errorf("another origin's EventSource: %+v; want no open, no event, and an error that closed it", rec)
 	}
@@ -344,7 +268,7 @@ func testBrowserCrossOrigin(t *testing.T, browser context.Context) {
 		t.Errorf("the server saw %d stream requests from %s, want 1: the refusal is the browser's", n, other.URL)
 	}
 	// Its preflight is refused: the stream is never requested.
-	if res := eval[fetchResult](q, fetchLong); res.Error == "" {
+	if res := browsertest.Eval[fetchResult](q, fetchLong); res.Error == "" {
 		t.Errorf("another origin's fetch with Last-Event-ID = %+.300v, want a failure", res)
 	}
 	if n := len(seen.matching(http.MethodOptions, "/v1/events")); n != 2 {
@@ -361,13 +285,13 @@ func testBrowserCrossOrigin(t *testing.T, browser context.Context) {
 func testBrowserAnyOrigin(t *testing.T, browser context.Context) {
 	pages := crossOriginPages(t)
 	s := startServer(t, func(c *serveConfig) { c.CORSOrigins = originList{"*"} })
-	p := openPage(t, browser, pages.URL+"/eventsource.html")
-	p.openStream("anonymous", s.httpURL+"/v1/topics/public/events", `{}`)
-	p.openStream("credentials", s.httpURL+"/v1/topics/public/events", `{withCredentials: true}`)
-	p.until(`r => r.opens.length === 1 && r.errors.length === 1`)
+	p := browsertest.OpenPage(t, browser, pages.URL+browsertest.PagePath)
+	p.OpenStream("anonymous", s.httpURL+"/v1/topics/public/events", `{}`)
+	p.OpenStream("credentials", s.httpURL+"/v1/topics/public/events", `{withCredentials: true}`)
+	p.Until(`r => r.opens.length === 1 && r.errors.length === 1`)
 	r := s.publish(t, "public", "", "hello")
-	rec := p.until(`r => r.events.length === 1`)
-	if want := (pageEvent{"anonymous", "message", "hello", r.Id, s.httpURL}); rec.Events[0] != want {
+	rec := p.Until(`r => r.events.length === 1`)
+	if want := (browsertest.Event{Stream: "anonymous", Type: "message", Data: "hello", LastEventID: r.Id, Origin: s.httpURL}); rec.Events[0] != want {
 		t.Errorf("event = %+v, want %+v", rec.Events[0], want)
 	}
 	if rec.Opens[0] != "anonymous" || rec.Errors[0].Stream != "credentials" || rec.Errors[0].ReadyState != 2 {
@@ -383,21 +307,21 @@ func testBrowserHTTP2(t *testing.T, browser context.Context, cert testCert) {
 	var seen requestLog
 	s := startServer(t, func(c *serveConfig) {
 		c.TLSCert, c.TLSKey = cert.certFile, cert.keyFile
-		c.wrapHTTP = func(h http.Handler) http.Handler { return seen.wrap(withTestPages(h)) }
+		c.wrapHTTP = func(h http.Handler) http.Handler { return seen.wrap(browsertest.Pages(h)) }
 	})
 	origin := strings.Replace(s.httpURL, "http://", "https://", 1)
-	p := openPage(t, browser, origin+"/test/eventsource.html")
+	p := browsertest.OpenPage(t, browser, origin+browsertest.PagePath)
 	for i := range streams {
-		p.openStream(fmt.Sprint("s", i), fmt.Sprintf("/v1/events?topic=fan&topic=own.%d", i), `{}`)
+		p.OpenStream(fmt.Sprint("s", i), fmt.Sprintf("/v1/events?topic=fan&topic=own.%d", i), `{}`)
 	}
-	p.until(fmt.Sprintf(`r => r.opens.length === %d`, streams))
+	p.Until(fmt.Sprintf(`r => r.opens.length === %d`, streams))
 
 	// Every stream is live: one event reaches all of them.
 	r, err := s.grpcTLS(t, cert).Publish(context.Background(), &ssebridgev1.PublishRequest{Topic: "fan", Data: "to all"})
 	if err != nil {
 		t.Fatalf("Publish over TLS: %v", err)
 	}
-	rec := p.until(fmt.Sprintf(`r => r.events.length === %d`, streams))
+	rec := p.Until(fmt.Sprintf(`r => r.events.length === %d`, streams))
 	got := map[string]bool{}
 	for _, e := range rec.Events {
 		if e.Data != "to all" || e.LastEventID != r.Id || e.Origin != origin {

@@ -1,4 +1,4 @@
-// The script of the browser tests' page (cmd/ssebridge/browser_test.go).
+// The script of the browser tests' page (package internal/browsertest, page.go).
 // The test calls these functions through the DevTools protocol; the page
 // uses the browser's native EventSource and fetch, nothing else.
 'use strict';
