@@ -528,13 +528,13 @@ const file_quotes_v1_quotes_proto_rawDesc = "" +
 	"\asymbols\x18\x02 \x03(\tR\asymbols\x12.\n" +
 	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\")\n" +
 	"\x0fGetQuoteRequest\x12\x16\n" +
-	"\x06symbol\x18\x01 \x01(\tR\x06symbol2\xb7\x02\n" +
+	"\x06symbol\x18\x01 \x01(\tR\x06symbol2\xbe\x02\n" +
 	"\fQuoteService\x12}\n" +
 	"\vWatchQuotes\x12\x1d.quotes.v1.WatchQuotesRequest\x1a\x10.quotes.v1.Quote\";\xda\xe2\x18\x16\n" +
 	"\x03seq*\tafter_seq\x1a\x04kind\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/quotes/{symbol}:watch0\x01\x12Q\n" +
 	"\tWatchNews\x12\x1b.quotes.v1.WatchNewsRequest\x1a\x13.quotes.v1.Headline\"\x10\x82\xd3\xe4\x93\x02\n" +
-	"\x12\b/v1/news0\x01\x12U\n" +
-	"\bGetQuote\x12\x1a.quotes.v1.GetQuoteRequest\x1a\x10.quotes.v1.Quote\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/quotes/{symbol}BGZEgithub.com/ssebridge/ssebridge/examples/quotes/gen/quotes/v1;quotesv1b\x06proto3"
+	"\x12\b/v1/news0\x01\x12\\\n" +
+	"\bGetQuote\x12\x1a.quotes.v1.GetQuoteRequest\x1a\x10.quotes.v1.Quote\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/quotes/{symbol}/latestBGZEgithub.com/ssebridge/ssebridge/examples/quotes/gen/quotes/v1;quotesv1b\x06proto3"
 
 var (
 	file_quotes_v1_quotes_proto_rawDescOnce sync.Once

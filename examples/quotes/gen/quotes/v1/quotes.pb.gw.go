@@ -164,7 +164,7 @@ func RegisterQuoteServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/quotes.v1.QuoteService/GetQuote", runtime.WithHTTPPathPattern("/v1/quotes/{symbol}"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/quotes.v1.QuoteService/GetQuote", runtime.WithHTTPPathPattern("/v1/quotes/{symbol}/latest"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -256,7 +256,7 @@ func RegisterQuoteServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/quotes.v1.QuoteService/GetQuote", runtime.WithHTTPPathPattern("/v1/quotes/{symbol}"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/quotes.v1.QuoteService/GetQuote", runtime.WithHTTPPathPattern("/v1/quotes/{symbol}/latest"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -275,7 +275,7 @@ func RegisterQuoteServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 var (
 	pattern_QuoteService_WatchQuotes_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "quotes", "symbol"}, "watch"))
 	pattern_QuoteService_WatchNews_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "news"}, ""))
-	pattern_QuoteService_GetQuote_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "quotes", "symbol"}, ""))
+	pattern_QuoteService_GetQuote_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "quotes", "symbol", "latest"}, ""))
 )
 
 var (
