@@ -41,6 +41,7 @@ type Bridge struct {
 	firstWait       time.Duration
 	maxMessageBytes int
 	queueLength     int
+	anyAccept       bool
 
 	methods []*method
 }
@@ -81,6 +82,7 @@ func New(cfg Config) (*Bridge, error) {
 		firstWait:       orDefault(cfg.FirstResponseWait, DefaultFirstResponseWait),
 		maxMessageBytes: orDefault(cfg.MaxMessageBytes, DefaultMaxMessageBytes),
 		queueLength:     orDefault(cfg.QueueLength, DefaultQueueLength),
+		anyAccept:       cfg.AnyAccept,
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
@@ -251,8 +253,9 @@ func (b *Bridge) Routes() []Route {
 // route that accepts text/event-stream (as EventSource requests do) is
 // served as a stream; every other request goes to next, such as the
 // grpc-gateway ServeMux of the same services, which then keeps its own
-// behaviour. With a nil next every GET request for a route is served as a
-// stream, and other requests get 404 or 405 in JSON.
+// behaviour. With a nil next, or with Config.AnyAccept, every GET request
+// for a route is served as a stream; other requests go to next, or get 404
+// or 405 in JSON without one.
 func (b *Bridge) Handler(next http.Handler) (http.Handler, error) {
 	fallback := func(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
 		if next != nil {
@@ -273,7 +276,7 @@ func (b *Bridge) Handler(next http.Handler) (http.Handler, error) {
 			}
 		}
 	}
-	if next == nil {
+	if next == nil || b.anyAccept {
 		return mux, nil
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -390,4 +393,21 @@ func (b *Bridge) Shutdown() {
 // have ended, or ctx is done, as sse.Server.Wait does.
 func (b *Bridge) Wait(ctx context.Context) error {
 	return b.engine.Wait(ctx)
+}
+
+// Servable reports whether the service name in files has a method a
+// Bridge serves: server-streaming, with a google.api.http GET binding.
+func Servable(files *protoregistry.Files, name protoreflect.FullName) bool {
+	d, err := files.FindDescriptorByName(name)
+	sd, ok := d.(protoreflect.ServiceDescriptor)
+	if err != nil || !ok {
+		return false
+	}
+	for i := range sd.Methods().Len() {
+		md := sd.Methods().Get(i)
+		if md.IsStreamingServer() && !md.IsStreamingClient() && hasGetBinding(md) {
+			return true
+		}
+	}
+	return false
 }

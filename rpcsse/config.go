@@ -63,6 +63,12 @@ type Config struct {
 	// stops reading from its backend, so that gRPC flow control holds the
 	// backend back. 0 means DefaultQueueLength (16).
 	QueueLength int
+	// AnyAccept serves every GET request for a route as a stream,
+	// whatever its Accept header, when no other handler answers the same
+	// routes (the proxy mode of ssebridge serve --upstream); the handler
+	// passed to Bridge.Handler then gets only the requests that match no
+	// route.
+	AnyAccept bool
 	// Registerer, when not nil, receives the bridge's metrics: streams
 	// open, messages relayed and backend errors by method, and the time
 	// from the call to its first message.

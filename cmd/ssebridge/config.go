@@ -42,6 +42,9 @@ type serveConfig struct {
 	// Authentication and limits (security.go).
 	Security securityConfig
 
+	// Proxy mode: backends' server streams as SSE (upstream.go).
+	Upstream upstreamConfig
+
 	// wrapHTTP, when set, wraps the HTTP handler. It is not a flag: tests
 	// use it to watch requests and to serve test pages on the same origin.
 	wrapHTTP func(http.Handler) http.Handler
@@ -117,6 +120,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTP (HTTP/2 included) and gRPC over TLS; needs --tls-key")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	registerSecurityFlags(fs, &cfg.Security)
+	registerUpstreamFlags(fs, &cfg.Upstream)
 	return fs
 }
 
@@ -124,6 +128,9 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 // checked before) do not: the flags that depend on each other.
 func (c serveConfig) validate() error {
 	if err := c.Security.validate(); err != nil {
+		return err
+	}
+	if err := c.Upstream.validate(); err != nil {
 		return err
 	}
 	switch {

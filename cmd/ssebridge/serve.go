@@ -25,7 +25,9 @@ import (
 	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/internal/streamlimit"
 	"github.com/ssebridge/ssebridge/pubsub/memory"
+	"github.com/ssebridge/ssebridge/rpcsse"
 	"github.com/ssebridge/ssebridge/server"
+	"github.com/ssebridge/ssebridge/sse"
 )
 
 // listeners are the sockets serve accepts on. Tests pass their own, bound
@@ -84,6 +86,8 @@ type node struct {
 	metrics *metrics.Metrics
 	svc     *server.Service
 	sse     *bridge.Handler
+	rpc     *upstreams  // nil without --upstream
+	rpcSSE  *sse.Server // the engine of rpc's streams
 	console *console.Handler
 	closers []func() // undo what newNode set up, last first
 
@@ -155,6 +159,9 @@ func (n *node) services() error {
 	}
 	if n.sse, err = bridge.New(cfg.bridgeConfig(hub, authn, streams, m, n.log)); err != nil {
 		return fmt.Errorf("creating the SSE bridge: %w", err)
+	}
+	if err := n.proxy(m); err != nil {
+		return err
 	}
 	n.console, err = console.New(console.Config{
 		Metrics:      m,
@@ -257,6 +264,33 @@ func (n *node) httpServer(handler http.Handler) *http.Server {
 	}
 }
 
+// proxy sets up the proxy mode of cfg.Upstream, if any: the upstreams'
+// server streams on an SSE engine configured as the topic routes'.
+func (n *node) proxy(m *metrics.Metrics) error {
+	if len(n.cfg.Upstream.Upstreams.names) == 0 {
+		return nil
+	}
+	bc := n.cfg.bridgeConfig(nil, nil, nil, m, n.log)
+	engine, err := sse.New(sse.Config{
+		Heartbeat: bc.Heartbeat, Retry: bc.Retry, WriteTimeout: bc.WriteTimeout,
+		MaxAge: bc.MaxStreamAge, MaxAgeJitter: bc.MaxStreamAgeJitter,
+		Logger: n.log.With("component", "rpc"),
+	})
+	if err != nil {
+		return err
+	}
+	rpc, err := n.cfg.Upstream.newUpstreams(context.Background(), engine, rpcsse.Config{Registerer: n.reg, Logger: n.log.With("component", "rpc")})
+	if err != nil {
+		return err
+	}
+	n.rpc, n.rpcSSE = rpc, engine
+	n.closers = append(n.closers, rpc.close)
+	for _, rt := range rpc.bridge.Routes() {
+		n.log.Info("rpc route", "route", "GET "+rt.Template, "method", rt.Method, "upstream", rt.Backend)
+	}
+	return nil
+}
+
 // muxes returns the public mux and the operator's. The public mux serves
 // event streams and the REST API. The operator's endpoints join them
 // there, or, with cfg.InternalAddr, on a mux of their own that serves the
@@ -279,7 +313,18 @@ func (n *node) muxes() (public, ops *http.ServeMux, err error) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(openAPI)
 		})
-		mux.Handle("/", noRoute(mux, n.metrics)) // 404, or 405 with Allow
+		fallback := noRoute(mux, n.metrics) // 404, or 405 with Allow
+		if n.rpc != nil {
+			if err == nil {
+				err = n.rpc.checkRoutes(mux)
+			}
+			h, herr := n.rpc.bridge.Handler(fallback)
+			if herr != nil && err == nil {
+				err = herr
+			}
+			fallback = h
+		}
+		mux.Handle("/", fallback)
 	}
 	public = http.NewServeMux()
 	api(public)
@@ -289,7 +334,7 @@ func (n *node) muxes() (public, ops *http.ServeMux, err error) {
 		api(ops)
 	}
 	n.operatorRoutes(ops)
-	return public, ops, nil
+	return public, ops, err
 }
 
 // operatorRoutes registers the console, /metrics, /healthz and /readyz.
@@ -379,6 +424,9 @@ func (n *node) start(ln listeners) <-chan error {
 func (n *node) shutdown() {
 	n.shuttingDown.Store(true)
 	n.sse.Shutdown()
+	if n.rpcSSE != nil {
+		n.rpcSSE.Shutdown()
+	}
 	n.console.Shutdown()
 	n.svc.Shutdown()
 	drain, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
@@ -395,6 +443,11 @@ func (n *node) shutdown() {
 	}
 	if err := n.sse.Wait(drain); err != nil {
 		n.log.Warn("event streams did not end in time", "err", err)
+	}
+	if n.rpcSSE != nil {
+		if err := n.rpcSSE.Wait(drain); err != nil {
+			n.log.Warn("upstream event streams did not end in time", "err", err)
+		}
 	}
 	select {
 	case <-grpcDone:

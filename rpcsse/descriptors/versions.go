@@ -74,7 +74,9 @@ func (s *v1Stream) close() {
 	s.cancel()
 }
 
-type v1alphaClient struct{ c rpbalpha.ServerReflectionClient }
+type v1alphaClient struct {
+	c rpbalpha.ServerReflectionClient
+}
 
 type v1alphaStream struct {
 	s      rpbalpha.ServerReflection_ServerReflectionInfoClient

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/ssebridge/ssebridge/rpcsse"
+	"github.com/ssebridge/ssebridge/rpcsse/descriptors"
+	"github.com/ssebridge/ssebridge/sse"
+)
+
+// reflectTimeout bounds the server reflection of each upstream at start.
+const reflectTimeout = 10 * time.Second
+
+// upstreamName is what an upstream may be called: it names the upstream
+// in --descriptors, logs and errors.
+var upstreamName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// namedValues is a repeatable flag of NAME=VALUE pairs, in order.
+type namedValues struct {
+	names, values []string
+}
+
+func (l *namedValues) String() string {
+	var parts []string
+	for i := range l.names {
+		parts = append(parts, l.names[i]+"="+l.values[i])
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *namedValues) Set(s string) error {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok {
+		// --descriptors FILE, for the only upstream: checked by
+		// upstreamConfig.
+		name, value = "", s
+	}
+	if name != "" && !upstreamName.MatchString(name) {
+		return fmt.Errorf("%q is not a valid upstream name: lower-case letters, digits, - and _", name)
+	}
+	if value == "" {
+		return fmt.Errorf("%q: empty value", s)
+	}
+	for _, n := range l.names {
+		if n == name {
+			return fmt.Errorf("%q given twice", name)
+		}
+	}
+	l.names, l.values = append(l.names, name), append(l.values, value)
+	return nil
+}
+
+// stringList is a repeatable flag of values.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// upstreamConfig is the proxy mode's configuration: the flags of
+// registerUpstreamFlags.
+type upstreamConfig struct {
+	Upstreams      namedValues
+	Descriptors    namedValues
+	ForwardHeaders stringList
+	ForwardCookies stringList
+	ProtoNames     bool
+}
+
+func registerUpstreamFlags(fs *flag.FlagSet, c *upstreamConfig) {
+	fs.Var(&c.Upstreams, "upstream", "NAME=HOST:PORT of a gRPC backend (plaintext, h2c) whose server-streaming methods with a google.api.http GET binding are served as SSE; repeat for several")
+	fs.Var(&c.Descriptors, "descriptors", "NAME=FILE: the descriptor set (buf build -o, or protoc --include_imports --descriptor_set_out) of an --upstream, instead of its server reflection; FILE alone for the only upstream")
+	fs.Var(&c.ForwardHeaders, "forward-header", "a request header sent to upstreams as gRPC metadata, besides Authorization and Last-Event-ID; repeat for several")
+	fs.Var(&c.ForwardCookies, "forward-cookie", "a cookie sent to upstreams in the metadata cookie; repeat for several")
+	fs.BoolVar(&c.ProtoNames, "rpc-proto-names", false, "write upstream messages with their proto field names (after_seq) rather than JSON names (afterSeq)")
+}
+
+// validate checks that every --descriptors names an --upstream.
+func (c upstreamConfig) validate() error {
+	for i, name := range c.Descriptors.names {
+		if name == "" {
+			if len(c.Upstreams.names) != 1 || len(c.Descriptors.names) != 1 {
+				return fmt.Errorf("--descriptors %s: without NAME= it needs exactly one --upstream", c.Descriptors.values[i])
+			}
+			continue
+		}
+		if !contains(c.Upstreams.names, name) {
+			return fmt.Errorf("--descriptors %s=%s: no --upstream %s", name, c.Descriptors.values[i], name)
+		}
+	}
+	for i, name := range c.Upstreams.names {
+		if name == "" {
+			return fmt.Errorf("--upstream %s: give it a name, NAME=HOST:PORT", c.Upstreams.values[i])
+		}
+		if _, _, err := net.SplitHostPort(c.Upstreams.values[i]); err != nil {
+			return fmt.Errorf("--upstream %s=%s: not HOST:PORT", name, c.Upstreams.values[i])
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// upstreams is the proxy mode of a node: the bridge and its connections.
+type upstreams struct {
+	bridge *rpcsse.Bridge
+	conns  []*grpc.ClientConn
+}
+
+// newUpstreams dials every upstream, finds its services and adds them to
+// one rpcsse.Bridge on engine. It returns nil without upstreams.
+func (c *upstreamConfig) newUpstreams(ctx context.Context, engine *sse.Server, rc rpcsse.Config) (*upstreams, error) {
+	if len(c.Upstreams.names) == 0 {
+		return nil, nil
+	}
+	rc.SSE, rc.AnyAccept, rc.ProtoNames = engine, true, c.ProtoNames
+	rc.ForwardHeaders, rc.ForwardCookies = c.ForwardHeaders, c.ForwardCookies
+	b, err := rpcsse.New(rc)
+	if err != nil {
+		return nil, err
+	}
+	u := &upstreams{bridge: b}
+	for i, name := range c.Upstreams.names {
+		if err := u.add(ctx, name, c.Upstreams.values[i], c.descriptorsOf(name)); err != nil {
+			u.close()
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
+// descriptorsOf returns the --descriptors file of the upstream name, or "".
+func (c *upstreamConfig) descriptorsOf(name string) string {
+	for i, n := range c.Descriptors.names {
+		if n == name || n == "" { // "": the only upstream's (validate)
+			return c.Descriptors.values[i]
+		}
+	}
+	return ""
+}
+
+// add dials the upstream name at addr and adds its services, found in the
+// file descFile or, without one, through its server reflection.
+func (u *upstreams) add(ctx context.Context, name, addr, descFile string) error {
+	conn, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// A fixed window keeps a stream's buffered bytes bounded (the
+		// dynamic window grows to megabytes per connection).
+		grpc.WithInitialWindowSize(64<<10),
+		grpc.WithInitialConnWindowSize(16<<20))
+	if err != nil {
+		return fmt.Errorf("--upstream %s=%s: %w", name, addr, err)
+	}
+	u.conns = append(u.conns, conn)
+	var files *protoregistry.Files
+	var services []protoreflect.FullName
+	if descFile != "" {
+		files, services, err = descriptors.Load(descFile)
+	} else {
+		rctx, cancel := context.WithTimeout(ctx, reflectTimeout)
+		files, services, err = descriptors.Reflect(rctx, conn)
+		cancel()
+	}
+	if err != nil {
+		return fmt.Errorf("--upstream %s=%s: %w", name, addr, err)
+	}
+	servable := servableServices(files, services)
+	if len(servable) == 0 {
+		return fmt.Errorf("--upstream %s=%s: no service has a server-streaming method with a google.api.http GET binding", name, addr)
+	}
+	return u.bridge.Add(rpcsse.Backend{Name: name, Conn: conn, Files: files, Services: servable})
+}
+
+// servableServices returns the services of names that rpcsse can serve.
+func servableServices(files *protoregistry.Files, names []protoreflect.FullName) []protoreflect.FullName {
+	var out []protoreflect.FullName
+	for _, name := range names {
+		if rpcsse.Servable(files, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// checkRoutes fails, naming them, for upstream routes that ssebridge's own
+// routes on mux would shadow.
+func (u *upstreams) checkRoutes(mux *http.ServeMux) error {
+	for _, rt := range u.bridge.Routes() {
+		probe, _ := http.NewRequest(http.MethodGet, samplePath(rt.Template), nil)
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			return fmt.Errorf("--upstream %s: GET %s of %s collides with ssebridge's route %s", rt.Backend, rt.Template, rt.Method, pattern)
+		}
+	}
+	return nil
+}
+
+// samplePath returns a path that template matches: its variables as "x".
+func samplePath(template string) string {
+	var b strings.Builder
+	depth := 0
+	for _, r := range template {
+		switch {
+		case r == '{':
+			depth++
+			b.WriteByte('x')
+		case r == '}':
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func (u *upstreams) close() {
+	for _, c := range u.conns {
+		c.Close()
+	}
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/reflection"
+
+	quotesv1 "github.com/ssebridge/ssebridge/examples/quotes/gen/quotes/v1"
+	"github.com/ssebridge/ssebridge/examples/quotes/quoteserver"
+	"github.com/ssebridge/ssebridge/internal/ssetest"
+)
+
+// startQuotes runs the example quote ticker on a loopback port, with
+// server reflection, and returns its address and server.
+func startQuotes(t *testing.T) (string, *quoteserver.Server) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quotes := quoteserver.New(quoteserver.Config{CallBuffer: 16})
+	srv := grpc.NewServer()
+	quotesv1.RegisterQuoteServiceServer(srv, quotes)
+	reflection.Register(srv)
+	go srv.Serve(lis)
+	t.Cleanup(func() {
+		quotes.Shutdown()
+		srv.Stop()
+	})
+	return lis.Addr().String(), quotes
+}
+
+// TestProxyMode serves the example backend's streams with --upstream, its
+// descriptors from its server reflection or from the committed image: any
+// GET (curl without an Accept header included) gets the quotes as events
+// with ids and types from the method's option, Last-Event-ID resumes
+// them, and a finite stream ends with the end event.
+func TestProxyMode(t *testing.T) {
+	for _, tc := range []struct{ name, descriptors string }{
+		{"reflection", ""},
+		{"descriptor image", "quotes=../../examples/quotes/quotes.binpb"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, _ := startQuotes(t)
+			s := startServer(t, func(c *serveConfig) {
+				c.Upstream.Upstreams.Set("quotes=" + addr)
+				if tc.descriptors != "" {
+					c.Upstream.Descriptors.Set(tc.descriptors)
+				}
+			})
+			c := s.sse(t, "/v1/quotes/ACME:watch?limit=3&interval_ms=1", "40")
+			for _, want := range []struct{ id, typ string }{{"41", "trade"}, {"42", "bid_ask"}, {"43", "trade"}} {
+				if e := next(t, c); e.ID != want.id || e.Type != want.typ || !strings.Contains(e.Data, `"symbol":"ACME"`) {
+					t.Errorf("event %+v, want id %s type %s", e, want.id, want.typ)
+				}
+			}
+			if e := next(t, c); e.Type != "end" {
+				t.Errorf("event %+v, want the end event", e)
+			}
+			if _, err := c.Next(t.Context()); !errors.Is(err, io.EOF) {
+				t.Errorf("after the end event: %v", err)
+			}
+
+			// No Accept header: still a stream in proxy mode.
+			resp, err := s.http.Get(s.httpURL + "/v1/news?limit=1&interval_ms=1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" || !strings.Contains(string(body), "event: end") {
+				t.Errorf("GET /v1/news: %s %s", ct, body)
+			}
+		})
+	}
+}
+
+// TestProxyModeErrors: a bad parameter is a 400 without a call, a
+// permanent backend error its HTTP status, ssebridge's own routes keep
+// their answers next to the upstream's.
+func TestProxyModeErrors(t *testing.T) {
+	addr, quotes := startQuotes(t)
+	s := startServer(t, func(c *serveConfig) { c.Upstream.Upstreams.Set("quotes=" + addr) })
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/v1/quotes/ACME:watch?limit=x", 400},
+		{"/v1/quotes/NOPE:watch", 404},
+		{"/v1/quotes/lower:watch", 400},
+		{"/v1/nothing-here", 404},
+	} {
+		_, err := ssetest.Connect(t.Context(), s.httpURL+tc.path, nil)
+		var se *ssetest.StatusError
+		if !errors.As(err, &se) || se.StatusCode != tc.status || se.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s: %v, want %d with a JSON error", tc.path, err, tc.status)
+		}
+	}
+	for len(quotes.Calls()) > 0 {
+		c := <-quotes.Calls()
+		if req, ok := c.Request.(*quotesv1.WatchQuotesRequest); ok && req.GetSymbol() == "ACME" {
+			t.Errorf("a request with a bad parameter reached the backend: %v", req)
+		}
+	}
+	if code, _ := s.do(t, http.MethodPost, "/v1/topics/orders/events", strings.NewReader(`{"data":"x"}`)); code != 200 {
+		t.Errorf("publishing next to the proxy: %d", code)
+	}
+}
+
+func TestUpstreamFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		err  string // "" for none
+	}{
+		{[]string{"--upstream", "quotes=127.0.0.1:9000"}, ""},
+		{[]string{"--upstream", "quotes=127.0.0.1:9000", "--descriptors", "x.binpb"}, ""},
+		{[]string{"--upstream", "a=127.0.0.1:1", "--upstream", "b=127.0.0.1:2", "--descriptors", "x.binpb"}, "exactly one --upstream"},
+		{[]string{"--upstream", "127.0.0.1:9000"}, "give it a name"},
+		{[]string{"--upstream", "Quotes=127.0.0.1:9000"}, "not a valid upstream name"},
+		{[]string{"--upstream", "q=nohostport"}, "not HOST:PORT"},
+		{[]string{"--upstream", "q=127.0.0.1:1", "--upstream", "q=127.0.0.1:2"}, "given twice"},
+		{[]string{"--upstream", "q=127.0.0.1:1", "--descriptors", "other=x.binpb"}, "no --upstream other"},
+	} {
+		_, err := parseServeFlags(append([]string{"--dev"}, tc.args...), func(string) (string, bool) { return "", false }, io.Discard)
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.err)
+		}
+	}
+}
+
+// TestUpstreamStartErrors: start fails, naming what is wrong, for an
+// upstream without servable methods, routes that two upstreams share, and
+// an upstream without reflection or descriptors.
+func TestUpstreamStartErrors(t *testing.T) {
+	addr, _ := startQuotes(t)
+	bare, err := net.Listen("tcp", "127.0.0.1:0") // a gRPC server without reflection
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	go gs.Serve(bare)
+	defer gs.Stop()
+	for _, tc := range []struct {
+		name string
+		ups  []string
+		want string
+	}{
+		{"ambiguous", []string{"a=" + addr, "b=" + addr}, "ambiguous routes"},
+		{"no reflection", []string{"bare=" + bare.Addr().String()}, "server reflection"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := defaultConfig(t)
+			for _, u := range tc.ups {
+				cfg.Upstream.Upstreams.Set(u)
+			}
+			_, err := newNode(cfg, slog.New(slog.DiscardHandler))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("newNode: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
