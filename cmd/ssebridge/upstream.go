@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -73,14 +75,16 @@ func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 type upstreamConfig struct {
 	Upstreams      namedValues
 	Descriptors    namedValues
+	TLS            namedValues
 	ForwardHeaders stringList
 	ForwardCookies stringList
 	ProtoNames     bool
 }
 
 func registerUpstreamFlags(fs *flag.FlagSet, c *upstreamConfig) {
-	fs.Var(&c.Upstreams, "upstream", "NAME=HOST:PORT of a gRPC backend (plaintext, h2c) whose server-streaming methods with a google.api.http GET binding are served as SSE; repeat for several")
+	fs.Var(&c.Upstreams, "upstream", "NAME=HOST:PORT of a gRPC backend (plaintext, h2c) whose server-streaming methods with a google.api.http GET binding are served as SSE (plaintext unless --upstream-tls); repeat for several")
 	fs.Var(&c.Descriptors, "descriptors", "NAME=FILE: the descriptor set (buf build -o, or protoc --include_imports --descriptor_set_out) of an --upstream, instead of its server reflection; FILE alone for the only upstream")
+	fs.Var(&c.TLS, "upstream-tls", "NAME=CAFILE: reach an --upstream over TLS, verifying its certificate with the PEM CA bundle CAFILE; NAME=system for the system's roots")
 	fs.Var(&c.ForwardHeaders, "forward-header", "a request header sent to upstreams as gRPC metadata, besides Authorization and Last-Event-ID; repeat for several")
 	fs.Var(&c.ForwardCookies, "forward-cookie", "a cookie sent to upstreams in the metadata cookie; repeat for several")
 	fs.BoolVar(&c.ProtoNames, "rpc-proto-names", false, "write upstream messages with their proto field names (after_seq) rather than JSON names (afterSeq)")
@@ -97,6 +101,11 @@ func (c upstreamConfig) validate() error {
 		}
 		if !contains(c.Upstreams.names, name) {
 			return fmt.Errorf("--descriptors %s=%s: no --upstream %s", name, c.Descriptors.values[i], name)
+		}
+	}
+	for i, name := range c.TLS.names {
+		if !contains(c.Upstreams.names, name) {
+			return fmt.Errorf("--upstream-tls %s=%s: no --upstream %s", name, c.TLS.values[i], name)
 		}
 	}
 	for i, name := range c.Upstreams.names {
@@ -139,12 +148,35 @@ func (c *upstreamConfig) newUpstreams(ctx context.Context, engine *sse.Server, r
 	}
 	u := &upstreams{bridge: b}
 	for i, name := range c.Upstreams.names {
-		if err := u.add(ctx, name, c.Upstreams.values[i], c.descriptorsOf(name)); err != nil {
+		creds, err := c.credentialsOf(name)
+		if err == nil {
+			err = u.add(ctx, name, c.Upstreams.values[i], c.descriptorsOf(name), creds)
+		}
+		if err != nil {
 			u.close()
 			return nil, err
 		}
 	}
 	return u, nil
+}
+
+// credentialsOf returns the transport credentials of the upstream name:
+// TLS with its --upstream-tls roots, or plaintext.
+func (c *upstreamConfig) credentialsOf(name string) (credentials.TransportCredentials, error) {
+	for i, n := range c.TLS.names {
+		if n != name {
+			continue
+		}
+		if c.TLS.values[i] == "system" {
+			return credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12}), nil
+		}
+		creds, err := credentials.NewClientTLSFromFile(c.TLS.values[i], "")
+		if err != nil {
+			return nil, fmt.Errorf("--upstream-tls %s=%s: %w", name, c.TLS.values[i], err)
+		}
+		return creds, nil
+	}
+	return insecure.NewCredentials(), nil
 }
 
 // descriptorsOf returns the --descriptors file of the upstream name, or "".
@@ -157,11 +189,11 @@ func (c *upstreamConfig) descriptorsOf(name string) string {
 	return ""
 }
 
-// add dials the upstream name at addr and adds its services, found in the
+// add dials the upstream name at addr with creds and adds its services, found in the
 // file descFile or, without one, through its server reflection.
-func (u *upstreams) add(ctx context.Context, name, addr, descFile string) error {
+func (u *upstreams) add(ctx context.Context, name, addr, descFile string, creds credentials.TransportCredentials) error {
 	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		// A fixed window keeps a stream's buffered bytes bounded (the
 		// dynamic window grows to megabytes per connection).
 		grpc.WithInitialWindowSize(64<<10),

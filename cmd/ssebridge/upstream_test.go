@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/reflection"
 
 	quotesv1 "github.com/ssebridge/ssebridge/examples/quotes/gen/quotes/v1"
@@ -165,5 +166,41 @@ func TestUpstreamStartErrors(t *testing.T) {
 				t.Errorf("newNode: %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestProxyModeTLS reaches an upstream over TLS, verified with the CA of
+// --upstream-tls; without it the upstream cannot be reached.
+func TestProxyModeTLS(t *testing.T) {
+	cert := newTestCert(t)
+	creds, err := credentials.NewServerTLSFromFile(cert.certFile, cert.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quotes := quoteserver.New(quoteserver.Config{})
+	srv := grpc.NewServer(grpc.Creds(creds))
+	quotesv1.RegisterQuoteServiceServer(srv, quotes)
+	reflection.Register(srv)
+	go srv.Serve(lis)
+	defer srv.Stop()
+	defer quotes.Shutdown()
+
+	s := startServer(t, func(c *serveConfig) {
+		c.Upstream.Upstreams.Set("quotes=" + lis.Addr().String())
+		c.Upstream.TLS.Set("quotes=" + cert.certFile)
+	})
+	c := s.sse(t, "/v1/quotes/ACME:watch?limit=1&interval_ms=1", "")
+	if e := next(t, c); e.ID != "1" {
+		t.Errorf("event %+v, want quote 1 over TLS", e)
+	}
+
+	cfg := defaultConfig(t)
+	cfg.Upstream.Upstreams.Set("quotes=" + lis.Addr().String())
+	if _, err := newNode(cfg, slog.New(slog.DiscardHandler)); err == nil {
+		t.Error("a TLS upstream reached in plaintext")
 	}
 }
