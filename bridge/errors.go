@@ -56,9 +56,11 @@ var httpErrors = []struct {
 	{pubsub.ErrClosed, codes.Unavailable, "UNAVAILABLE", ""},
 }
 
-// errorStatus returns the status that answers err, an error found before
-// a stream starts.
-func errorStatus(err error) *status.Status {
+// ErrorStatus returns the status that answers err, an error found before
+// a stream starts (bad input, refused credentials, limits), as WriteError
+// writes it: the one mapping of these errors on the HTTP side, which other
+// HTTP routes (the proxy mode's) use too.
+func ErrorStatus(err error) *status.Status {
 	for _, e := range httpErrors {
 		if !errors.Is(err, e.err) {
 			continue
@@ -87,5 +89,5 @@ func errorStatus(err error) *status.Status {
 // 500 (INTERNAL, with the message "internal error"). It must be called
 // before anything else is written to w.
 func WriteError(w http.ResponseWriter, err error) {
-	apierror.Write(w, 0, errorStatus(err))
+	apierror.Write(w, 0, ErrorStatus(err))
 }

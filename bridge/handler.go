@@ -303,7 +303,7 @@ func resumeCursor(r *http.Request) string {
 
 // writeError answers a request that failed before its stream started.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	st := errorStatus(err)
+	st := ErrorStatus(err)
 	if re, ok := errors.AsType[*streamlimit.RefusedError](err); ok {
 		// Retry-After and RetryInfo: when to come back.
 		st = apierror.New(st.Code(), apierror.Reason(st), st.Message(), apierror.RetryAfter(re.RetryAfter))

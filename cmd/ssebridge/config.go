@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -132,6 +133,9 @@ func (c serveConfig) validate() error {
 	}
 	if err := c.Upstream.validate(); err != nil {
 		return err
+	}
+	if slices.Contains(c.Upstream.Auth.values, "token") && c.Security.JWTKey == "" && c.Security.JWTSecret == "" && c.Security.JWKS == "" {
+		return fmt.Errorf("--upstream-auth token needs --jwt-key, --jwt-secret or --jwks to verify tokens")
 	}
 	switch {
 	case c.LogFormat != "text" && c.LogFormat != "json":

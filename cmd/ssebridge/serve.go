@@ -160,7 +160,7 @@ func (n *node) services() error {
 	if n.sse, err = bridge.New(cfg.bridgeConfig(hub, authn, streams, m, n.log)); err != nil {
 		return fmt.Errorf("creating the SSE bridge: %w", err)
 	}
-	if err := n.proxy(m); err != nil {
+	if err := n.proxy(m, authn); err != nil {
 		return err
 	}
 	n.console, err = console.New(console.Config{
@@ -266,7 +266,7 @@ func (n *node) httpServer(handler http.Handler) *http.Server {
 
 // proxy sets up the proxy mode of cfg.Upstream, if any: the upstreams'
 // server streams on an SSE engine configured as the topic routes'.
-func (n *node) proxy(m *metrics.Metrics) error {
+func (n *node) proxy(m *metrics.Metrics, authn *auth.Authenticator) error {
 	if len(n.cfg.Upstream.Upstreams.names) == 0 {
 		return nil
 	}
@@ -279,7 +279,7 @@ func (n *node) proxy(m *metrics.Metrics) error {
 	if err != nil {
 		return err
 	}
-	rpc, err := n.cfg.Upstream.newUpstreams(context.Background(), engine, rpcsse.Config{Registerer: n.reg, Logger: n.log.With("component", "rpc")})
+	rpc, err := n.cfg.Upstream.newUpstreams(context.Background(), engine, authn, rpcsse.Config{Registerer: n.reg, Logger: n.log.With("component", "rpc")})
 	if err != nil {
 		return err
 	}

@@ -14,9 +14,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/ssebridge/ssebridge/auth"
+	"github.com/ssebridge/ssebridge/bridge"
 	"github.com/ssebridge/ssebridge/rpcsse"
 	"github.com/ssebridge/ssebridge/rpcsse/descriptors"
 	"github.com/ssebridge/ssebridge/sse"
@@ -76,6 +79,7 @@ type upstreamConfig struct {
 	Upstreams      namedValues
 	Descriptors    namedValues
 	TLS            namedValues
+	Auth           namedValues
 	ForwardHeaders stringList
 	ForwardCookies stringList
 	ProtoNames     bool
@@ -85,6 +89,7 @@ func registerUpstreamFlags(fs *flag.FlagSet, c *upstreamConfig) {
 	fs.Var(&c.Upstreams, "upstream", "NAME=HOST:PORT of a gRPC backend (plaintext, h2c) whose server-streaming methods with a google.api.http GET binding are served as SSE (plaintext unless --upstream-tls); repeat for several")
 	fs.Var(&c.Descriptors, "descriptors", "NAME=FILE: the descriptor set (buf build -o, or protoc --include_imports --descriptor_set_out) of an --upstream, instead of its server reflection; FILE alone for the only upstream")
 	fs.Var(&c.TLS, "upstream-tls", "NAME=CAFILE: reach an --upstream over TLS, verifying its certificate with the PEM CA bundle CAFILE; NAME=system for the system's roots")
+	fs.Var(&c.Auth, "upstream-auth", "NAME=passthrough|token: passthrough (the default) forwards the caller's Authorization header and lets the upstream decide; token requires a valid token (--jwt-key, --jwt-secret or --jwks; from the Authorization header, the --jwt-cookie or access_token), refuses others with 401, and forwards it as authorization: Bearer")
 	fs.Var(&c.ForwardHeaders, "forward-header", "a request header sent to upstreams as gRPC metadata, besides Authorization and Last-Event-ID; repeat for several")
 	fs.Var(&c.ForwardCookies, "forward-cookie", "a cookie sent to upstreams in the metadata cookie; repeat for several")
 	fs.BoolVar(&c.ProtoNames, "rpc-proto-names", false, "write upstream messages with their proto field names (after_seq) rather than JSON names (afterSeq)")
@@ -106,6 +111,14 @@ func (c upstreamConfig) validate() error {
 	for i, name := range c.TLS.names {
 		if !contains(c.Upstreams.names, name) {
 			return fmt.Errorf("--upstream-tls %s=%s: no --upstream %s", name, c.TLS.values[i], name)
+		}
+	}
+	for i, name := range c.Auth.names {
+		if !contains(c.Upstreams.names, name) {
+			return fmt.Errorf("--upstream-auth %s=%s: no --upstream %s", name, c.Auth.values[i], name)
+		}
+		if v := c.Auth.values[i]; v != "passthrough" && v != "token" {
+			return fmt.Errorf("--upstream-auth %s=%s: must be passthrough or token", name, v)
 		}
 	}
 	for i, name := range c.Upstreams.names {
@@ -136,7 +149,7 @@ type upstreams struct {
 
 // newUpstreams dials every upstream, finds its services and adds them to
 // one rpcsse.Bridge on engine. It returns nil without upstreams.
-func (c *upstreamConfig) newUpstreams(ctx context.Context, engine *sse.Server, rc rpcsse.Config) (*upstreams, error) {
+func (c *upstreamConfig) newUpstreams(ctx context.Context, engine *sse.Server, authn *auth.Authenticator, rc rpcsse.Config) (*upstreams, error) {
 	if len(c.Upstreams.names) == 0 {
 		return nil, nil
 	}
@@ -150,7 +163,11 @@ func (c *upstreamConfig) newUpstreams(ctx context.Context, engine *sse.Server, r
 	for i, name := range c.Upstreams.names {
 		creds, err := c.credentialsOf(name)
 		if err == nil {
-			err = u.add(ctx, name, c.Upstreams.values[i], c.descriptorsOf(name), creds)
+			be := rpcsse.Backend{Name: name}
+			if c.authOf(name) == "token" {
+				be.Authorizer = tokenAuthorizer{authn}
+			}
+			err = u.add(ctx, be, c.Upstreams.values[i], c.descriptorsOf(name), creds)
 		}
 		if err != nil {
 			u.close()
@@ -179,6 +196,36 @@ func (c *upstreamConfig) credentialsOf(name string) (credentials.TransportCreden
 	return insecure.NewCredentials(), nil
 }
 
+// authOf returns the --upstream-auth of the upstream name.
+func (c *upstreamConfig) authOf(name string) string {
+	for i, n := range c.Auth.names {
+		if n == name {
+			return c.Auth.values[i]
+		}
+	}
+	return "passthrough"
+}
+
+// tokenAuthorizer is --upstream-auth NAME=token: a stream needs a valid
+// token, found where subscribing finds one, and the upstream gets it as a
+// Bearer token; the stream ends when it expires.
+type tokenAuthorizer struct{ authn *auth.Authenticator }
+
+func (a tokenAuthorizer) Authorize(r *http.Request) (rpcsse.Credentials, error) {
+	token, _, err := auth.TokenFromRequest(r, a.authn.Cookie())
+	if err == nil && token == "" {
+		err = auth.ErrUnauthenticated
+	}
+	var g *auth.Grant
+	if err == nil {
+		g, err = a.authn.Token(r.Context(), token)
+	}
+	if err != nil {
+		return rpcsse.Credentials{}, bridge.ErrorStatus(err).Err()
+	}
+	return rpcsse.Credentials{Metadata: metadata.Pairs("authorization", "Bearer "+token), Expires: g.Expires}, nil
+}
+
 // descriptorsOf returns the --descriptors file of the upstream name, or "".
 func (c *upstreamConfig) descriptorsOf(name string) string {
 	for i, n := range c.Descriptors.names {
@@ -189,9 +236,10 @@ func (c *upstreamConfig) descriptorsOf(name string) string {
 	return ""
 }
 
-// add dials the upstream name at addr with creds and adds its services, found in the
+// add dials the upstream be.Name at addr with creds and adds its services, found in the
 // file descFile or, without one, through its server reflection.
-func (u *upstreams) add(ctx context.Context, name, addr, descFile string, creds credentials.TransportCredentials) error {
+func (u *upstreams) add(ctx context.Context, be rpcsse.Backend, addr, descFile string, creds credentials.TransportCredentials) error {
+	name := be.Name
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(creds),
 		// A fixed window keeps a stream's buffered bytes bounded (the
@@ -218,7 +266,8 @@ func (u *upstreams) add(ctx context.Context, name, addr, descFile string, creds 
 	if len(servable) == 0 {
 		return fmt.Errorf("--upstream %s=%s: no service has a server-streaming method with a google.api.http GET binding", name, addr)
 	}
-	return u.bridge.Add(rpcsse.Backend{Name: name, Conn: conn, Files: files, Services: servable})
+	be.Conn, be.Files, be.Services = conn, files, servable
+	return u.bridge.Add(be)
 }
 
 // servableServices returns the services of names that rpcsse can serve.

@@ -15,6 +15,7 @@ import (
 
 	quotesv1 "github.com/ssebridge/ssebridge/examples/quotes/gen/quotes/v1"
 	"github.com/ssebridge/ssebridge/examples/quotes/quoteserver"
+	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/internal/ssetest"
 )
 
@@ -202,5 +203,45 @@ func TestProxyModeTLS(t *testing.T) {
 	cfg.Upstream.Upstreams.Set("quotes=" + lis.Addr().String())
 	if _, err := newNode(cfg, slog.New(slog.DiscardHandler)); err == nil {
 		t.Error("a TLS upstream reached in plaintext")
+	}
+}
+
+// TestProxyModeToken: with --upstream-auth token, a stream needs a valid
+// token (401 with the JSON error otherwise, and no call), and the upstream
+// gets it as a Bearer token, also when the browser sent it as a cookie.
+func TestProxyModeToken(t *testing.T) {
+	addr, quotes := startQuotes(t)
+	s := secured(t, func(c *serveConfig) {
+		c.Upstream.Upstreams.Set("quotes=" + addr)
+		c.Upstream.Auth.Set("quotes=token")
+	})
+	for _, h := range []http.Header{nil, {"Authorization": {"Bearer not-a-token"}}} {
+		_, err := ssetest.Connect(t.Context(), s.httpURL+"/v1/quotes/ACME:watch", h)
+		var se *ssetest.StatusError
+		if !errors.As(err, &se) || se.StatusCode != 401 || se.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("token %v: %v, want 401 with a challenge", h, err)
+		}
+	}
+	if n := len(quotes.Calls()); n != 0 {
+		t.Errorf("%d calls reached the backend without a valid token", n)
+	}
+	token := grantToken(t, []string{"x"}, nil)
+	c, err := ssetest.Connect(t.Context(), s.httpURL+"/v1/quotes/ACME:watch?limit=1&interval_ms=1",
+		http.Header{"Cookie": {auth.DefaultCookie + "=" + token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	next(t, c)
+	call := <-quotes.Calls()
+	if got := call.Metadata.Get("authorization"); len(got) != 1 || got[0] != "Bearer "+token {
+		t.Errorf("authorization metadata %q, want the token as Bearer", got)
+	}
+
+	cfg := defaultConfig(t)
+	cfg.Upstream.Upstreams.Set("quotes=" + addr)
+	cfg.Upstream.Auth.Set("quotes=token")
+	if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), "needs --jwt-key") {
+		t.Errorf("token mode without a key: %v", err)
 	}
 }
