@@ -13,9 +13,9 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/ssebridge/ssebridge/auth"
 	quotesv1 "github.com/ssebridge/ssebridge/examples/quotes/gen/quotes/v1"
 	"github.com/ssebridge/ssebridge/examples/quotes/quoteserver"
-	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/internal/ssetest"
 )
 
