@@ -2,16 +2,20 @@ package rpcsse_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -334,4 +338,64 @@ func TestStalledClientIsCutAndItsCallCancelled(t *testing.T) {
 		}
 		return
 	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := newFixture(t, fixtureConfig{bridge: rpcsse.Config{Registerer: reg}})
+	const method = "quotes.v1.QuoteService.WatchQuotes"
+	c, err := ssetest.Connect(ctxT(t), f.url+"/v1/quotes/ACME:watch", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := f.nextCall(t)
+	call.sendQuote(t, 1)
+	call.sendQuote(t, 2)
+	next(t, c)
+	next(t, c)
+	if got := sample(t, reg, "ssebridge_rpc_streams_open", `method="`+method+`"`); got != 1 {
+		t.Errorf("streams open %v, want 1", got)
+	}
+	call.do(t, step{st: status.New(codes.Unavailable, "x")})
+	next(t, c)
+	c.Close()
+	call.waitDone(t)
+	if _, err := ssetest.Connect(ctxT(t), f.url+"/v1/quotes/ACME:watch?limit=x", nil); err == nil {
+		t.Fatal("bad parameter accepted")
+	}
+	for _, tc := range []struct {
+		name, labels string
+		want         float64
+	}{
+		{"ssebridge_rpc_messages_relayed_total", `method="` + method + `"`, 2},
+		{"ssebridge_rpc_upstream_errors_total", `code="Unavailable",method="` + method + `"`, 1},
+		{"ssebridge_rpc_requests_rejected_total", `code="InvalidArgument",method="` + method + `"`, 1},
+		{"ssebridge_rpc_first_message_seconds_count", `method="` + method + `"`, 1},
+	} {
+		if got := sample(t, reg, tc.name, tc.labels); got != tc.want {
+			t.Errorf("%s{%s} = %v, want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
+}
+
+// sample returns the value of the sample name{labels} in reg's text
+// exposition.
+func sample(t *testing.T, reg *prometheus.Registry, name, labels string) float64 {
+	t.Helper()
+	var b bytes.Buffer
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain)).Encode(mf)
+	}
+	for _, line := range strings.Split(b.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+"{"+labels+"} "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	t.Fatalf("no sample %s{%s} in\n%s", name, labels, b.String())
+	return 0
 }
