@@ -2,20 +2,26 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
 
 	"github.com/ssebridge/ssebridge/auth"
 	quotesv1 "github.com/ssebridge/ssebridge/examples/quotes/gen/quotes/v1"
 	"github.com/ssebridge/ssebridge/examples/quotes/quoteserver"
+	"github.com/ssebridge/ssebridge/internal/browsertest"
 	"github.com/ssebridge/ssebridge/internal/ssetest"
 )
 
@@ -243,5 +249,44 @@ func TestProxyModeToken(t *testing.T) {
 	cfg.Upstream.Auth.Set("quotes=token")
 	if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), "needs --jwt-key") {
 		t.Errorf("token mode without a key: %v", err)
+	}
+}
+
+// TestBrowserProxyMode: Chromium's EventSource on a route of --upstream
+// gets the quotes with their ids and types, and, after an error
+// mid-stream, reconnects with Last-Event-ID and resumes after the last
+// quote; closing it cancels the backend's call.
+func TestBrowserProxyMode(t *testing.T) {
+	addr, quotes := startQuotes(t)
+	s := startServer(t, func(c *serveConfig) {
+		c.Upstream.Upstreams.Set("quotes=" + addr)
+		c.Retry = 100 * time.Millisecond
+		c.wrapHTTP = browsertest.Pages
+	})
+	p := browsertest.OpenPage(t, browsertest.New(t), s.httpURL+browsertest.PagePath)
+	p.OpenStream("q", "/v1/quotes/ACME:watch?interval_ms=20", `{types: ["trade", "bid_ask"]}`)
+	call := <-quotes.Calls()
+	rec := p.Until(`r => r.events.length >= 2`)
+	if e := rec.Events[0]; e.LastEventID != "1" || e.Type != "trade" {
+		t.Errorf("first event %+v, want quote 1, a trade", e)
+	}
+	call.Fail(status.New(codes.Unavailable, "feed restarting"))
+	again := <-quotes.Calls()
+	last := again.Metadata.Get("last-event-id")
+	if len(last) != 1 || again.AfterSeq == 0 || last[0] != strconv.FormatUint(again.AfterSeq, 10) {
+		t.Fatalf("reconnection: last-event-id %q, after_seq %d", last, again.AfterSeq)
+	}
+	// Every quote once, in order, across the reconnection.
+	rec = p.Until(fmt.Sprintf(`r => r.events.some(e => e.lastEventId === "%d")`, again.AfterSeq+1))
+	for i, e := range rec.Events {
+		if e.LastEventID != strconv.Itoa(i+1) {
+			t.Fatalf("event %d has id %s: quotes lost or repeated across the reconnection (%+v)", i, e.LastEventID, rec.Events)
+		}
+	}
+	p.CloseStream("q")
+	select {
+	case <-again.Done():
+	case <-time.After(waitTimeout):
+		t.Fatal("closing the EventSource did not cancel the backend call")
 	}
 }
