@@ -105,7 +105,7 @@ deps-browser:
 	@bash scripts/require-debian-packages.sh chromium
 
 test-browser: deps-race deps-browser ## only the tests that run Chromium
-	$(GO) test -race -count=1 -run '^(TestBrowser|TestTabsAreIsolated|TestConsoleInBrowser|TestConsoleWithTokens)$$' ./cmd/ssebridge ./internal/browsertest
+	$(GO) test -race -count=1 -run '^(TestBrowser|TestBrowserProxyMode|TestBrowserLibraryMode|TestTabsAreIsolated|TestConsoleInBrowser|TestConsoleWithTokens)$$' ./cmd/ssebridge ./internal/browsertest ./rpcsse
 
 # Node.js runs the Node tests and protoc-gen-es. npm ci installs
 # package-lock.json into node_modules (git-ignored), again only when
