@@ -12,8 +12,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
-	rpbalpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -61,9 +59,9 @@ func services(files *protoregistry.Files) []protoreflect.FullName {
 // server reflection, v1 or, when the server has only that, v1alpha. It
 // leaves out the reflection and health services.
 func Reflect(ctx context.Context, conn grpc.ClientConnInterface) (*protoregistry.Files, []protoreflect.FullName, error) {
-	files, names, err := reflect(ctx, v1Client{rpb.NewServerReflectionClient(conn)})
+	files, names, err := reflect(ctx, conn, v1Method)
 	if status.Code(err) == codes.Unimplemented {
-		files, names, err = reflect(ctx, v1alphaClient{rpbalpha.NewServerReflectionClient(conn)})
+		files, names, err = reflect(ctx, conn, v1alphaMethod)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("descriptors: server reflection: %w", err)
@@ -71,23 +69,10 @@ func Reflect(ctx context.Context, conn grpc.ClientConnInterface) (*protoregistry
 	return files, names, nil
 }
 
-// reflectionStream is one reflection call, v1 or v1alpha: the two have the
-// same messages under different names.
-type reflectionStream interface {
-	listServices() ([]string, error)
-	// files returns the serialized files that define symbol, or the file
-	// named filename when symbol is "".
-	files(symbol, filename string) ([][]byte, error)
-	close()
-}
-
-type reflectionClient interface {
-	open(ctx context.Context) (reflectionStream, error)
-}
-
-// reflect fetches the services of the server and every file they need.
-func reflect(ctx context.Context, c reflectionClient) (*protoregistry.Files, []protoreflect.FullName, error) {
-	st, err := c.open(ctx)
+// reflect fetches the services of the server and every file they need,
+// through method.
+func reflect(ctx context.Context, conn grpc.ClientConnInterface, method string) (*protoregistry.Files, []protoreflect.FullName, error) {
+	st, err := openReflection(ctx, conn, method)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -139,7 +124,7 @@ func addFiles(byName map[string]*descriptorpb.FileDescriptorProto, raw [][]byte)
 
 // fetchImports asks for every file that the files of byName import and it
 // lacks, until none is missing.
-func fetchImports(st reflectionStream, byName map[string]*descriptorpb.FileDescriptorProto) error {
+func fetchImports(st *reflectionStream, byName map[string]*descriptorpb.FileDescriptorProto) error {
 	for {
 		var missing []string
 		for _, fd := range byName {

@@ -3,37 +3,43 @@ package descriptors
 import (
 	"context"
 
+	"google.golang.org/grpc"
 	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
-	rpbalpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 )
 
-// v1Client and v1alphaClient adapt the two versions of the reflection
-// service to reflectionStream. Their messages are the same but for their
-// package, so the two adapters are the same but for their types.
+// The reflection service's gRPC methods, v1 and v1alpha. The two versions
+// have the same messages under different package names, so the same wire
+// form: one client speaks both, with v1's message types.
+const (
+	v1Method      = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+	v1alphaMethod = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+)
 
-type v1Client struct{ c rpb.ServerReflectionClient }
-
-type v1Stream struct {
-	s      rpb.ServerReflection_ServerReflectionInfoClient
+// reflectionStream is one call of a reflection method.
+type reflectionStream struct {
+	s      grpc.ClientStream
 	cancel context.CancelFunc
 }
 
-func (c v1Client) open(ctx context.Context) (reflectionStream, error) {
+// openReflection starts a call of method, v1Method or v1alphaMethod, on
+// conn.
+func openReflection(ctx context.Context, conn grpc.ClientConnInterface, method string) (*reflectionStream, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	s, err := c.c.ServerReflectionInfo(ctx)
+	s, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, method)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	return &v1Stream{s: s, cancel: cancel}, nil
+	return &reflectionStream{s: s, cancel: cancel}, nil
 }
 
-func (s *v1Stream) ask(req *rpb.ServerReflectionRequest) (*rpb.ServerReflectionResponse, error) {
-	if err := s.s.Send(req); err != nil {
+// ask sends req and returns its response, or the error it answers.
+func (s *reflectionStream) ask(req *rpb.ServerReflectionRequest) (*rpb.ServerReflectionResponse, error) {
+	if err := s.s.SendMsg(req); err != nil {
 		return nil, err
 	}
-	resp, err := s.s.Recv()
-	if err != nil {
+	resp := new(rpb.ServerReflectionResponse)
+	if err := s.s.RecvMsg(resp); err != nil {
 		return nil, err
 	}
 	if e := resp.GetErrorResponse(); e != nil {
@@ -42,7 +48,8 @@ func (s *v1Stream) ask(req *rpb.ServerReflectionRequest) (*rpb.ServerReflectionR
 	return resp, nil
 }
 
-func (s *v1Stream) listServices() ([]string, error) {
+// listServices returns the names of the server's services.
+func (s *reflectionStream) listServices() ([]string, error) {
 	resp, err := s.ask(&rpb.ServerReflectionRequest{MessageRequest: &rpb.ServerReflectionRequest_ListServices{}})
 	if err != nil {
 		return nil, err
@@ -54,7 +61,9 @@ func (s *v1Stream) listServices() ([]string, error) {
 	return names, nil
 }
 
-func (s *v1Stream) files(symbol, filename string) ([][]byte, error) {
+// files returns the serialized files that define symbol, or the file named
+// filename when symbol is "".
+func (s *reflectionStream) files(symbol, filename string) ([][]byte, error) {
 	req := &rpb.ServerReflectionRequest{MessageRequest: &rpb.ServerReflectionRequest_FileByFilename{FileByFilename: filename}}
 	if symbol != "" {
 		req.MessageRequest = &rpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: symbol}
@@ -69,72 +78,7 @@ func (s *v1Stream) files(symbol, filename string) ([][]byte, error) {
 	return resp.GetFileDescriptorResponse().GetFileDescriptorProto(), nil
 }
 
-func (s *v1Stream) close() {
-	s.s.CloseSend()
-	s.cancel()
-}
-
-type v1alphaClient struct {
-	c rpbalpha.ServerReflectionClient
-}
-
-type v1alphaStream struct {
-	s      rpbalpha.ServerReflection_ServerReflectionInfoClient
-	cancel context.CancelFunc
-}
-
-func (c v1alphaClient) open(ctx context.Context) (reflectionStream, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	s, err := c.c.ServerReflectionInfo(ctx)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	return &v1alphaStream{s: s, cancel: cancel}, nil
-}
-
-func (s *v1alphaStream) ask(req *rpbalpha.ServerReflectionRequest) (*rpbalpha.ServerReflectionResponse, error) {
-	if err := s.s.Send(req); err != nil {
-		return nil, err
-	}
-	resp, err := s.s.Recv()
-	if err != nil {
-		return nil, err
-	}
-	if e := resp.GetErrorResponse(); e != nil {
-		return nil, errorResponse(e.GetErrorCode(), e.GetErrorMessage())
-	}
-	return resp, nil
-}
-
-func (s *v1alphaStream) listServices() ([]string, error) {
-	resp, err := s.ask(&rpbalpha.ServerReflectionRequest{MessageRequest: &rpbalpha.ServerReflectionRequest_ListServices{}})
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, svc := range resp.GetListServicesResponse().GetService() {
-		names = append(names, svc.GetName())
-	}
-	return names, nil
-}
-
-func (s *v1alphaStream) files(symbol, filename string) ([][]byte, error) {
-	req := &rpbalpha.ServerReflectionRequest{MessageRequest: &rpbalpha.ServerReflectionRequest_FileByFilename{FileByFilename: filename}}
-	if symbol != "" {
-		req.MessageRequest = &rpbalpha.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: symbol}
-	}
-	resp, err := s.ask(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.GetFileDescriptorResponse() == nil {
-		return nil, errNoAnswer
-	}
-	return resp.GetFileDescriptorResponse().GetFileDescriptorProto(), nil
-}
-
-func (s *v1alphaStream) close() {
+func (s *reflectionStream) close() {
 	s.s.CloseSend()
 	s.cancel()
 }
