@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 )
 
 // config is the command line of ssebench.
 type config struct {
 	Mode            string
+	RPCPath         string
 	Target          string
 	GRPCTarget      string
 	Subscribers     int
@@ -83,7 +85,8 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 		fmt.Fprint(output, usageText)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&cfg.Mode, "mode", "fanout", "fanout, ceiling, idle or publish")
+	fs.StringVar(&cfg.Mode, "mode", "fanout", "fanout, ceiling, idle, publish or rpc")
+	fs.StringVar(&cfg.RPCPath, "rpc-path", "/v1/quotes/ACME:watch?interval_ms=100", "rpc: the route each SSE subscriber opens, a backend's server stream served by serve --upstream, whose events carry the backend's send time in a JSON field \"time\"")
 	fs.StringVar(&cfg.Target, "target", "127.0.0.1:8080", "HTTP address (host:port) of the ssebridge server: SSE and /metrics")
 	fs.StringVar(&cfg.GRPCTarget, "grpc-target", "127.0.0.1:9090", "gRPC address (host:port) of the ssebridge server")
 	fs.IntVar(&cfg.Subscribers, "subscribers", 100, "SSE subscribers, spread over the topics")
@@ -126,9 +129,9 @@ func (c *config) validate() error {
 		}
 	}
 	switch c.Mode {
-	case "fanout", "ceiling", "idle", "publish":
+	case "fanout", "ceiling", "idle", "publish", "rpc":
 	default:
-		errs = append(errs, fmt.Errorf("--mode %q: want fanout, ceiling, idle or publish", c.Mode))
+		errs = append(errs, fmt.Errorf("--mode %q: want fanout, ceiling, idle, publish or rpc", c.Mode))
 	}
 	check(c.PublishMethod == "unary" || c.PublishMethod == "stream", "--publish-method %q: want unary or stream", c.PublishMethod)
 	check(c.Subscribers >= 0 && c.Subscribers <= maxSubscribers, "--subscribers must be within 0..%d", maxSubscribers)
@@ -142,7 +145,8 @@ func (c *config) validate() error {
 	check(c.DialConcurrency >= 1 && c.DialConcurrency <= maxDialConcurrency, "--dial-concurrency must be within 1..%d", maxDialConcurrency)
 	check(c.DrainTimeout > 0 && c.DrainTimeout <= maxDuration, "--drain-timeout must be within 0..%v", maxDuration)
 	check(c.ServerPID >= 0, "--server-pid must not be negative")
-	if c.Mode == "fanout" || c.Mode == "ceiling" || c.Mode == "idle" {
+	check(c.Mode != "rpc" || strings.HasPrefix(c.RPCPath, "/"), "--rpc-path must start with /")
+	if c.Mode == "fanout" || c.Mode == "ceiling" || c.Mode == "idle" || c.Mode == "rpc" {
 		check(c.Subscribers+c.GRPCSubscribers > 0, "--mode %s needs subscribers", c.Mode)
 	}
 	if c.Mode != "ceiling" {

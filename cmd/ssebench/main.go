@@ -121,6 +121,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if r.Idle, err = measureIdle(ctx, cfg); err != nil {
 			return err
 		}
+	case "rpc":
+		r.RPCPath = cfg.RPCPath
+		if r.Delivery, err = measureRPC(ctx, cfg); err != nil {
+			return err
+		}
 	}
 
 	if cfg.JSON {

@@ -19,6 +19,8 @@ type report struct {
 	Time    string  `json:"time"`
 	Machine machine `json:"machine"`
 	Target  string  `json:"target,omitempty"`
+	// RPCPath is the route of the rpc mode's streams.
+	RPCPath string `json:"rpc_path,omitempty"`
 
 	Subscribers     int     `json:"subscribers"`
 	GRPCSubscribers int     `json:"grpc_subscribers,omitempty"`

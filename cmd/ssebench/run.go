@@ -43,6 +43,7 @@ type subscriberEnv struct {
 	beats     collector
 	set       *subscriberSet
 	lateAfter time.Duration
+	rpc       bool // subscribers read backend messages (rpcEvent), not bench payloads
 }
 
 func newSubscriberEnv(topics int) *subscriberEnv {
@@ -53,6 +54,14 @@ func newSubscriberEnv(topics int) *subscriberEnv {
 // i%len(topics), at most concurrency at a time, and starts them. It
 // returns how many failed and the first error.
 func (env *subscriberEnv) connectSSE(ctx context.Context, addr string, topics []string, n, concurrency, bufSize int) (failed int, firstErr error) {
+	return env.connectPaths(ctx, addr, len(topics), func(t int) string {
+		return "/v1/topics/" + url.PathEscape(topics[t]) + "/events"
+	}, n, concurrency, bufSize)
+}
+
+// connectPaths opens n SSE subscribers to addr, subscriber i on the path
+// of topic i%topics, at most concurrency at a time, and starts them.
+func (env *subscriberEnv) connectPaths(ctx context.Context, addr string, topics int, path func(t int) string, n, concurrency, bufSize int) (failed int, firstErr error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, concurrency)
@@ -66,9 +75,9 @@ func (env *subscriberEnv) connectSSE(ctx context.Context, addr string, topics []
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			t := i % len(topics)
+			t := i % topics
 			dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-			st, err := openSSE(dctx, addr, "/v1/topics/"+url.PathEscape(topics[t])+"/events", bufSize)
+			st, err := openSSE(dctx, addr, path(t), bufSize)
 			cancel()
 			if err != nil {
 				mu.Lock()
@@ -80,7 +89,7 @@ func (env *subscriberEnv) connectSSE(ctx context.Context, addr string, topics []
 				return
 			}
 			s := newSubscriber(t, env.clock, &env.lat, &env.beats)
-			s.lateAfter = env.lateAfter
+			s.lateAfter, s.rpc = env.lateAfter, env.rpc
 			env.set.start(s, st.run, st.close)
 		}()
 	}

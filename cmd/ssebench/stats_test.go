@@ -124,3 +124,21 @@ func TestPayloadRoundTrip(t *testing.T) {
 
 func pow2(x float64) float64 { return math.Exp2(x) }
 func ceil(x float64) float64 { return math.Ceil(x) }
+
+func TestQuoteTime(t *testing.T) {
+	want := time.Date(2026, 12, 2, 10, 0, 0, 123456789, time.UTC)
+	for _, tc := range []struct {
+		data string
+		ok   bool
+	}{
+		{`{"seq":"1","symbol":"ACME","time":"2026-12-02T10:00:00.123456789Z","trade":{}}`, true},
+		{`{"seq":"1"}`, false},
+		{`{"time":"yesterday"}`, false},
+		{`{"time":"2026-12-02T10:00:00`, false},
+	} {
+		got, ok := quoteTime([]byte(tc.data))
+		if ok != tc.ok || ok && !got.Equal(want) {
+			t.Errorf("quoteTime(%s) = %v, %v", tc.data, got, ok)
+		}
+	}
+}

@@ -40,6 +40,7 @@ type subscriber struct {
 	heartbeats uint64
 	late       uint64        // heartbeat intervals longer than lateAfter
 	lateAfter  time.Duration // 0: none is late
+	rpc        bool          // events are backend messages: see rpc.go
 	err        error         // why the connection ended, unless the tool ended it
 
 	now       time.Duration // receive time of the current read
@@ -63,6 +64,10 @@ func (s *subscriber) event(_, typ, data []byte) {
 
 // received accounts for the data of one event.
 func (s *subscriber) received(data []byte) {
+	if s.rpc {
+		s.receivedRPC(data)
+		return
+	}
 	s.deliveries++
 	pub, seq, sent, err := parsePayload(data)
 	if err != nil {
@@ -282,6 +287,17 @@ func (set *subscriberSet) minUnique(t int) (uint64, bool) {
 		}
 	}
 	return low, found
+}
+
+// total returns the distinct events received by all subscribers so far.
+func (set *subscriberSet) total() uint64 {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	var n uint64
+	for _, s := range set.all {
+		n += s.unique.Load()
+	}
+	return n
 }
 
 // stoppedEarly counts the subscribers whose connection ended before the

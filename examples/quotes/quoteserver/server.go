@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	quotesv1 "github.com/ssebridge/ssebridge/examples/quotes/gen/quotes/v1"
 )
@@ -26,6 +27,11 @@ type Config struct {
 	// message. False (the default), the header goes out with the first
 	// message or the final status, as with most backends.
 	SendHeaderEarly bool
+	// StampSendTime sets each quote's time to when it is sent, in place of
+	// its deterministic market time, so that a load test measures latency
+	// from the backend's send (cmd/ssebench --mode rpc). False (the
+	// default): QuoteAt's time.
+	StampSendTime bool
 	// CallBuffer is the capacity of the channel of Calls. Zero or
 	// negative: 64. A call that finds it full is not reported (a warning
 	// is logged) and runs as usual.
@@ -42,6 +48,7 @@ type Server struct {
 
 	interval        time.Duration
 	sendHeaderEarly bool
+	stampSendTime   bool
 	log             *slog.Logger
 	calls           chan *Call
 	latest          map[string]*atomic.Uint64 // per symbol, the highest seq sent; read-only map
@@ -56,6 +63,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		interval:        cfg.Interval,
 		sendHeaderEarly: cfg.SendHeaderEarly,
+		stampSendTime:   cfg.StampSendTime,
 		log:             cfg.Logger,
 		calls:           make(chan *Call, max(cfg.CallBuffer, 0)),
 		latest:          make(map[string]*atomic.Uint64),
@@ -110,7 +118,13 @@ func (s *Server) watchQuotes(ctx context.Context, c *Call, req *quotesv1.WatchQu
 	}
 	count := min(streamLength(req.GetLimit()), math.MaxUint64-c.AfterSeq)
 	latest := s.latest[sym]
-	next := func(n uint64) *quotesv1.Quote { return QuoteAt(sym, c.AfterSeq+n) }
+	next := func(n uint64) *quotesv1.Quote {
+		q := QuoteAt(sym, c.AfterSeq+n)
+		if s.stampSendTime {
+			q.Time = timestamppb.Now()
+		}
+		return q
+	}
 	sent := func(q *quotesv1.Quote) { raise(latest, q.GetSeq()) }
 	return pump(ctx, s, c, stream, s.intervalOf(req.GetIntervalMs()), count, next, sent)
 }

@@ -480,3 +480,19 @@ func TestCallBuffer(t *testing.T) {
 		t.Errorf("%d calls reported, want 1", n)
 	}
 }
+
+func TestStampSendTime(t *testing.T) {
+	e := newEnv(t, quoteserver.Config{StampSendTime: true})
+	before := time.Now()
+	stream, err := e.client.WatchQuotes(context.Background(), &quotesv1.WatchQuotesRequest{Symbol: "ACME", Limit: 1, IntervalMs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := recvAll(stream)
+	if err != io.EOF || len(got) != 1 {
+		t.Fatalf("%d quotes, %v", len(got), err)
+	}
+	if sent := got[0].GetTime().AsTime(); sent.Before(before) || sent.After(time.Now()) {
+		t.Errorf("time %v, want the send time", sent)
+	}
+}

@@ -28,22 +28,23 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:9000", "the gRPC address to serve")
 	interval := flag.Duration("interval", time.Second, "time between messages, when a request gives none")
+	stamp := flag.Bool("stamp-send-time", false, "set each quote's time to when it is sent (for load tests), not its market time")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, log, *listen, *interval); err != nil {
+	if err := run(ctx, log, *listen, quoteserver.Config{Interval: *interval, StampSendTime: *stamp, Logger: log}); err != nil {
 		log.Error("quoted", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, listen string, interval time.Duration) error {
+func run(ctx context.Context, log *slog.Logger, listen string, cfg quoteserver.Config) error {
 	lis, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
-	quotes := quoteserver.New(quoteserver.Config{Interval: interval, Logger: log})
+	quotes := quoteserver.New(cfg)
 	go drain(quotes.Calls())
 	srv := grpc.NewServer()
 	quotesv1.RegisterQuoteServiceServer(srv, quotes)
