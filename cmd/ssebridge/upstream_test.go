@@ -7,16 +7,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/ssebridge/ssebridge/auth"
 	quotesv1 "github.com/ssebridge/ssebridge/examples/quotes/gen/quotes/v1"
@@ -288,5 +293,84 @@ func TestBrowserProxyMode(t *testing.T) {
 	case <-again.Done():
 	case <-time.After(waitTimeout):
 		t.Fatal("closing the EventSource did not cancel the backend call")
+	}
+}
+
+// quotesImageAt writes the example's descriptor image with the methods of
+// gets (name to GET route) bound to those routes instead, and returns its
+// path. (The idea of helper H2's test.)
+func quotesImageAt(t *testing.T, gets map[string]string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../examples/quotes/quotes.binpb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set descriptorpb.FileDescriptorSet
+	if err := proto.Unmarshal(b, &set); err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, f := range set.GetFile() {
+		for _, s := range f.GetService() {
+			for _, m := range s.GetMethod() {
+				if get, ok := gets[m.GetName()]; ok {
+					proto.SetExtension(m.GetOptions(), annotations.E_Http, &annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: get}})
+					found++
+				}
+			}
+		}
+	}
+	if found != len(gets) {
+		t.Fatalf("%d of the methods %v in the image", found, gets)
+	}
+	out, err := proto.Marshal(&set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "quotes.binpb")
+	if err := os.WriteFile(file, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// TestProxyTwoUpstreams serves two upstreams at once, the second's routes
+// moved by its descriptor image; each route reaches its own upstream.
+func TestProxyTwoUpstreams(t *testing.T) {
+	addrA, qa := startQuotes(t)
+	addrB, qb := startQuotes(t)
+	s := startServer(t, func(c *serveConfig) {
+		c.Upstream.Upstreams.Set("a=" + addrA)
+		c.Upstream.Upstreams.Set("b=" + addrB)
+		c.Upstream.Descriptors.Set("b=" + quotesImageAt(t, map[string]string{"WatchQuotes": "/v2/quotes/{symbol}:watch", "WatchNews": "/v2/news"}))
+	})
+	for _, tc := range []struct {
+		path string
+		q    *quoteserver.Server
+	}{{"/v1/quotes/ACME:watch?limit=1&interval_ms=1", qa}, {"/v2/quotes/ACME:watch?limit=1&interval_ms=1", qb}} {
+		c := s.sse(t, tc.path, "")
+		if e := next(t, c); e.ID != "1" {
+			t.Errorf("%s: %+v", tc.path, e)
+		}
+		select {
+		case <-tc.q.Calls():
+		case <-time.After(waitTimeout):
+			t.Errorf("%s did not reach its upstream", tc.path)
+		}
+	}
+}
+
+// TestProxyRouteCollidesWithOwn: an upstream route that one of
+// ssebridge's own would shadow fails start, naming both.
+func TestProxyRouteCollidesWithOwn(t *testing.T) {
+	addr, _ := startQuotes(t)
+	cfg := defaultConfig(t)
+	cfg.Upstream.Upstreams.Set("q=" + addr)
+	cfg.Upstream.Descriptors.Set("q=" + quotesImageAt(t, map[string]string{"WatchQuotes": "/v1/topics/{symbol}/events"}))
+	_, err := newNode(cfg, slog.New(slog.DiscardHandler))
+	for _, w := range []string{"GET /v1/topics/{symbol}/events", "quotes.v1.QuoteService.WatchQuotes", "--upstream q", "collides"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Fatalf("newNode: %v, want an error with %q", err, w)
+		}
 	}
 }
