@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/status"
+
 	"github.com/ssebridge/ssebridge/auth"
 	"github.com/ssebridge/ssebridge/internal/apierror"
 	"github.com/ssebridge/ssebridge/internal/metrics"
@@ -291,6 +293,28 @@ func (h *Handler) acquire(r *http.Request) (release func(), err error) {
 	return h.limits.Acquire(streamlimit.ClientAddr(r.RemoteAddr, values))
 }
 
+// Admit counts a new stream of r's client in the handler's stream limits,
+// for streams of other routes that share them (the proxy mode's): it
+// returns the function that releases the stream, or a status error
+// (RESOURCE_EXHAUSTED with a RetryInfo) when the limits refuse it.
+func (h *Handler) Admit(r *http.Request) (release func(), err error) {
+	release, err = h.acquire(r)
+	if err == nil {
+		return release, nil
+	}
+	return nil, refusal(err).Err()
+}
+
+// refusal is the status of err, with a RetryInfo (Retry-After) saying
+// when to come back when the stream limits refused the stream.
+func refusal(err error) *status.Status {
+	st := ErrorStatus(err)
+	if re, ok := errors.AsType[*streamlimit.RefusedError](err); ok {
+		st = apierror.New(st.Code(), apierror.Reason(st), st.Message(), apierror.RetryAfter(re.RetryAfter))
+	}
+	return st
+}
+
 // resumeCursor returns the cursor a client resumes from: the Last-Event-ID
 // header, else the last_event_id query parameter (for clients that cannot
 // set headers on the first connection). The header wins when both are set.
@@ -303,11 +327,7 @@ func resumeCursor(r *http.Request) string {
 
 // writeError answers a request that failed before its stream started.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	st := ErrorStatus(err)
-	if re, ok := errors.AsType[*streamlimit.RefusedError](err); ok {
-		// Retry-After and RetryInfo: when to come back.
-		st = apierror.New(st.Code(), apierror.Reason(st), st.Message(), apierror.RetryAfter(re.RetryAfter))
-	}
+	st := refusal(err)
 	reason := strings.ToLower(apierror.Reason(st))
 	switch status := apierror.HTTPStatus(st); {
 	case r.Context().Err() != nil:

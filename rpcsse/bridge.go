@@ -42,6 +42,7 @@ type Bridge struct {
 	maxMessageBytes int
 	queueLength     int
 	anyAccept       bool
+	admitter        Admitter // nil: no limits
 
 	methods []*method
 }
@@ -83,6 +84,7 @@ func New(cfg Config) (*Bridge, error) {
 		maxMessageBytes: orDefault(cfg.MaxMessageBytes, DefaultMaxMessageBytes),
 		queueLength:     orDefault(cfg.QueueLength, DefaultQueueLength),
 		anyAccept:       cfg.AnyAccept,
+		admitter:        cfg.Admitter,
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
@@ -338,6 +340,15 @@ func (b *Bridge) serve(w http.ResponseWriter, r *http.Request, m *method, rt *ro
 		b.refuse(w, m, apierror.BadRequest(ReasonInvalidParameter, key, "header "+key+" holds bytes gRPC metadata cannot carry"))
 		return
 	}
+	release := func() {}
+	if b.admitter != nil {
+		rel, err := b.admitter.Admit(r)
+		if err != nil {
+			b.refuse(w, m, admitError(err))
+			return
+		}
+		release = rel
+	}
 	// The call outlives the handler on a connection taken over from
 	// net/http (sse.Stream.Detach): it ends with the stream.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
@@ -345,6 +356,7 @@ func (b *Bridge) serve(w http.ResponseWriter, r *http.Request, m *method, rt *ro
 	rl := b.newRelay(ctx, cancel, m, req)
 	if st := rl.waitFirst(b.firstWait); st != nil {
 		cancel(ErrEnded)
+		release()
 		writeError(w, st)
 		return
 	}
@@ -356,6 +368,7 @@ func (b *Bridge) serve(w http.ResponseWriter, r *http.Request, m *method, rt *ro
 		Retry:   m.retry,
 		End: func(err error) {
 			cancel(err)
+			release()
 			m.metrics.open.Dec()
 		},
 	})

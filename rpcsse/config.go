@@ -69,6 +69,9 @@ type Config struct {
 	// passed to Bridge.Handler then gets only the requests that match no
 	// route.
 	AnyAccept bool
+	// Admitter, when not nil, counts each stream in limits shared with
+	// other routes, and may refuse it.
+	Admitter Admitter
 	// Registerer, when not nil, receives the bridge's metrics: streams
 	// open, messages relayed and backend errors by method, and the time
 	// from the call to its first message.
@@ -124,6 +127,17 @@ type Authorizer interface {
 	// answered with its code's HTTP status and JSON body, any other error
 	// as UNAUTHENTICATED.
 	Authorize(r *http.Request) (Credentials, error)
+}
+
+// An Admitter counts streams against limits. Its method is called
+// concurrently.
+type Admitter interface {
+	// Admit counts one more stream of r, or refuses it with an error, a
+	// gRPC status error (answered with its HTTP status and JSON body;
+	// RESOURCE_EXHAUSTED with a RetryInfo sets Retry-After) or any other
+	// error (RESOURCE_EXHAUSTED). release is called once, when the stream
+	// has ended.
+	Admit(r *http.Request) (release func(), err error)
 }
 
 // Credentials are what an Authorizer grants a request.

@@ -148,6 +148,14 @@ func authError(err error) *status.Status {
 	return apierror.New(codes.Unauthenticated, ReasonUnauthenticated, "authentication required")
 }
 
+// admitError returns the status of an Admitter's err.
+func admitError(err error) *status.Status {
+	if st, ok := status.FromError(err); ok {
+		return st
+	}
+	return apierror.New(codes.ResourceExhausted, "TOO_MANY_STREAMS", "too many streams")
+}
+
 // causeIs reports whether ctx was cancelled with a cause that is target.
 func causeIs(ctx context.Context, target error) bool {
 	return ctx.Err() != nil && errors.Is(context.Cause(ctx), target)

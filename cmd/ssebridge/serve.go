@@ -279,7 +279,11 @@ func (n *node) proxy(m *metrics.Metrics, authn *auth.Authenticator) error {
 	if err != nil {
 		return err
 	}
-	rpc, err := n.cfg.Upstream.newUpstreams(context.Background(), engine, authn, rpcsse.Config{Registerer: n.reg, Logger: n.log.With("component", "rpc")})
+	rpc, err := n.cfg.Upstream.newUpstreams(context.Background(), engine, authn, rpcsse.Config{
+		Admitter:   n.sse, // the same stream limits as the topic streams and gRPC Subscribe
+		Registerer: n.reg,
+		Logger:     n.log.With("component", "rpc"),
+	})
 	if err != nil {
 		return err
 	}

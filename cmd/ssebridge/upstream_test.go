@@ -374,3 +374,37 @@ func TestProxyRouteCollidesWithOwn(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyModeStreamLimits: upstream streams count in the same stream
+// limits as the topic streams: over them, 429 with Retry-After and no
+// backend call; a stream that ends frees its slot.
+func TestProxyModeStreamLimits(t *testing.T) {
+	addr, quotes := startQuotes(t)
+	s := startServer(t, func(c *serveConfig) {
+		c.Upstream.Upstreams.Set("quotes=" + addr)
+		c.Security.MaxStreamsPerClient = 1
+	})
+	first := s.sse(t, "/v1/quotes/ACME:watch?interval_ms=1", "")
+	next(t, first)
+	<-quotes.Calls()
+	_, err := ssetest.Connect(t.Context(), s.httpURL+"/v1/events?topic=orders", nil)
+	var se *ssetest.StatusError
+	if !errors.As(err, &se) || se.StatusCode != 429 || se.Header.Get("Retry-After") == "" {
+		t.Fatalf("a topic stream over the limit: %v, want 429 with Retry-After", err)
+	}
+	_, err = ssetest.Connect(t.Context(), s.httpURL+"/v1/quotes/ACME:watch", nil)
+	if !errors.As(err, &se) || se.StatusCode != 429 || se.Header.Get("Retry-After") == "" {
+		t.Fatalf("an upstream stream over the limit: %v, want 429 with Retry-After", err)
+	}
+	if n := len(quotes.Calls()); n != 0 {
+		t.Errorf("%d backend calls for refused streams", n)
+	}
+	first.Close()
+	eventually(t, "the slot is free", func() bool {
+		c, err := ssetest.Connect(t.Context(), s.httpURL+"/v1/quotes/ACME:watch?interval_ms=1", nil)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
