@@ -1,7 +1,6 @@
 package rpcsse
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -154,9 +153,4 @@ func admitError(err error) *status.Status {
 		return st
 	}
 	return apierror.New(codes.ResourceExhausted, "TOO_MANY_STREAMS", "too many streams")
-}
-
-// causeIs reports whether ctx was cancelled with a cause that is target.
-func causeIs(ctx context.Context, target error) bool {
-	return ctx.Err() != nil && errors.Is(context.Cause(ctx), target)
 }

@@ -2,6 +2,7 @@ package rpcsse
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,13 +63,8 @@ func newMethod(b *backend, md protoreflect.MethodDescriptor, opts *MethodOptions
 		name:    string(md.FullName()),
 		path:    fmt.Sprintf("/%s/%s", md.Parent().FullName(), md.Name()),
 	}
+	m.request, m.response = messageType(b.types, md.Input()), messageType(b.types, md.Output())
 	var err error
-	if m.request, err = messageType(b.types, md.Input()); err != nil {
-		return nil, err
-	}
-	if m.response, err = messageType(b.types, md.Output()); err != nil {
-		return nil, err
-	}
 	if m.routes, err = getRoutes(md); err != nil {
 		return nil, err
 	}
@@ -93,12 +89,11 @@ func newMethod(b *backend, md protoreflect.MethodDescriptor, opts *MethodOptions
 
 // messageType returns the type of md from types: the generated one for
 // protoregistry.GlobalTypes, a dynamic one otherwise.
-func messageType(types resolver, md protoreflect.MessageDescriptor) (protoreflect.MessageType, error) {
-	mt, err := types.FindMessageByName(md.FullName())
-	if err != nil {
-		return dynamicpb.NewMessageType(md), nil
+func messageType(types resolver, md protoreflect.MessageDescriptor) protoreflect.MessageType {
+	if mt, err := types.FindMessageByName(md.FullName()); err == nil {
+		return mt
 	}
-	return mt, nil
+	return dynamicpb.NewMessageType(md)
 }
 
 // optionsOf returns md's ssebridge.v1.stream option as MethodOptions; the
@@ -121,22 +116,27 @@ func optionsOf(md protoreflect.MethodDescriptor) *MethodOptions {
 	return &opts
 }
 
+// httpRules returns md's google.api.http binding and its additional
+// bindings; none without the option.
+func httpRules(md protoreflect.MethodDescriptor) []*annotations.HttpRule {
+	mo := md.Options()
+	if mo == nil || !proto.HasExtension(mo, annotations.E_Http) {
+		return nil
+	}
+	rule, _ := proto.GetExtension(mo, annotations.E_Http).(*annotations.HttpRule)
+	return append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...)
+}
+
 // hasGetBinding reports whether md has a google.api.http GET binding.
 func hasGetBinding(md protoreflect.MethodDescriptor) bool {
-	rs, _ := getRoutes(md)
-	return len(rs) > 0
+	return slices.ContainsFunc(httpRules(md), func(r *annotations.HttpRule) bool { return r.GetGet() != "" })
 }
 
 // getRoutes returns the GET bindings of md's google.api.http option,
 // additional bindings included.
 func getRoutes(md protoreflect.MethodDescriptor) ([]route, error) {
-	mo := md.Options()
-	if mo == nil || !proto.HasExtension(mo, annotations.E_Http) {
-		return nil, fmt.Errorf("rpcsse: %s has no google.api.http option", md.FullName())
-	}
-	rule, _ := proto.GetExtension(mo, annotations.E_Http).(*annotations.HttpRule)
 	var routes []route
-	for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
+	for _, r := range httpRules(md) {
 		if r.GetGet() == "" {
 			continue
 		}

@@ -65,9 +65,12 @@ func (m *method) buildRequest(r *http.Request, rt *route, params map[string]stri
 }
 
 // queryError returns the text of a runtime.PopulateQueryParameters error,
-// which names the parameter.
+// which names the parameter: the message of the status it may be.
 func queryError(err error) string {
-	return strings.TrimPrefix(err.Error(), "rpc error: code = InvalidArgument desc = ")
+	if st, ok := status.FromError(err); ok {
+		return st.Message()
+	}
+	return err.Error()
 }
 
 // lastEventID returns the client's Last-Event-ID: the header, else the

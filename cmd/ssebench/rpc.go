@@ -64,28 +64,14 @@ func measureRPC(ctx context.Context, cfg *config) (*deliveryReport, error) {
 	}
 	elapsed := time.Since(start)
 	delivered := env.set.total() - before
-	tool, server, err := use.stop()
+	d, err := endReport(env, use, elapsed)
 	if err != nil {
 		return nil, err
 	}
-	disconnects, firstErr := env.set.stoppedEarly()
-	env.set.closeAll()
-	d := &deliveryReport{
-		Deliveries:       delivered,
-		DeliveriesPerSec: round(float64(delivered)/elapsed.Seconds(), 1),
-		Disconnects:      disconnects,
-		Drained:          true,
-		ElapsedS:         round(elapsed.Seconds(), 3),
-		LatencyMS:        latencyOf(env.lat.histogram()),
-		Server:           server,
-		Tool:             tool,
-	}
-	if firstErr != nil {
-		d.DisconnectError = firstErr.Error()
-	}
+	d.Deliveries, d.DeliveriesPerSec, d.Drained = delivered, round(float64(delivered)/elapsed.Seconds(), 1), true
 	for _, s := range env.set.all {
 		d.Invalid += s.invalid
 	}
-	d.Overloaded = disconnects > 0
+	d.Overloaded = d.Disconnects > 0
 	return d, nil
 }

@@ -294,29 +294,37 @@ func drainAndReport(ctx context.Context, cfg *config, env *subscriberEnv, counts
 	defer cancel()
 	drained := env.set.waitDrained(drainCtx, byTopic)
 	elapsed := time.Since(start)
+	d, err := endReport(env, use, elapsed)
+	if err != nil {
+		return nil, err
+	}
+	d.Published, d.PublishPerSec, d.Drained = acked, round(float64(acked)/published.Seconds(), 1), drained
+	tally(d, env.set, byTopic)
+	d.DeliveriesPerSec = round(float64(d.Deliveries)/elapsed.Seconds(), 1)
+	d.Overloaded = d.Disconnects > 0 || !drained || (rate > 0 && d.PublishPerSec < 0.95*rate)
+	return d, nil
+}
+
+// endReport stops use and env's subscribers after a run of elapsed, and
+// returns the report's part common to every mode: disconnects, latency,
+// resources.
+func endReport(env *subscriberEnv, use *usage, elapsed time.Duration) (*deliveryReport, error) {
 	tool, server, err := use.stop()
 	if err != nil {
 		return nil, err
 	}
 	disconnects, firstErr := env.set.stoppedEarly()
 	env.set.closeAll()
-
 	d := &deliveryReport{
-		Published:     acked,
-		PublishPerSec: round(float64(acked)/published.Seconds(), 1),
-		Disconnects:   disconnects,
-		Drained:       drained,
-		ElapsedS:      round(elapsed.Seconds(), 3),
-		LatencyMS:     latencyOf(env.lat.histogram()),
-		Server:        server,
-		Tool:          tool,
+		Disconnects: disconnects,
+		ElapsedS:    round(elapsed.Seconds(), 3),
+		LatencyMS:   latencyOf(env.lat.histogram()),
+		Server:      server,
+		Tool:        tool,
 	}
 	if firstErr != nil {
 		d.DisconnectError = firstErr.Error()
 	}
-	tally(d, env.set, byTopic)
-	d.DeliveriesPerSec = round(float64(d.Deliveries)/elapsed.Seconds(), 1)
-	d.Overloaded = disconnects > 0 || !drained || (rate > 0 && d.PublishPerSec < 0.95*rate)
 	return d, nil
 }
 

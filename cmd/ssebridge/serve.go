@@ -160,7 +160,7 @@ func (n *node) services() error {
 	if n.sse, err = bridge.New(cfg.bridgeConfig(hub, authn, streams, m, n.log)); err != nil {
 		return fmt.Errorf("creating the SSE bridge: %w", err)
 	}
-	if err := n.proxy(m, authn); err != nil {
+	if err := n.proxy(authn); err != nil {
 		return err
 	}
 	n.console, err = console.New(console.Config{
@@ -195,15 +195,20 @@ func (c serveConfig) serviceConfig(hub *memory.Hub, authn *auth.Authenticator, s
 }
 
 // bridgeConfig is the SSE bridge's configuration.
-func (c serveConfig) bridgeConfig(hub *memory.Hub, authn *auth.Authenticator, streams *streamlimit.Limiter, m *metrics.Metrics, log *slog.Logger) bridge.Config {
-	retry := c.Retry
-	if retry == 0 {
-		retry = -1 // the flag's 0 sends no retry line; the bridge's 0 is its default
+// sseRetry is --retry as the SSE engine takes it: the flag's 0 sends no
+// retry line, where the engine's 0 means its default.
+func (c serveConfig) sseRetry() time.Duration {
+	if c.Retry == 0 {
+		return -1
 	}
+	return c.Retry
+}
+
+func (c serveConfig) bridgeConfig(hub *memory.Hub, authn *auth.Authenticator, streams *streamlimit.Limiter, m *metrics.Metrics, log *slog.Logger) bridge.Config {
 	return bridge.Config{
 		Broker:             hub,
 		Heartbeat:          c.Heartbeat,
-		Retry:              retry,
+		Retry:              c.sseRetry(),
 		MaxTopics:          c.MaxTopics,
 		WriteTimeout:       c.WriteTimeout,
 		MaxStreamAge:       c.MaxStreamAge,
@@ -266,14 +271,14 @@ func (n *node) httpServer(handler http.Handler) *http.Server {
 
 // proxy sets up the proxy mode of cfg.Upstream, if any: the upstreams'
 // server streams on an SSE engine configured as the topic routes'.
-func (n *node) proxy(m *metrics.Metrics, authn *auth.Authenticator) error {
+func (n *node) proxy(authn *auth.Authenticator) error {
 	if len(n.cfg.Upstream.Upstreams.names) == 0 {
 		return nil
 	}
-	bc := n.cfg.bridgeConfig(nil, nil, nil, m, n.log)
+	c := n.cfg
 	engine, err := sse.New(sse.Config{
-		Heartbeat: bc.Heartbeat, Retry: bc.Retry, WriteTimeout: bc.WriteTimeout,
-		MaxAge: bc.MaxStreamAge, MaxAgeJitter: bc.MaxStreamAgeJitter,
+		Heartbeat: c.Heartbeat, Retry: c.sseRetry(), WriteTimeout: c.WriteTimeout,
+		MaxAge: c.MaxStreamAge, MaxAgeJitter: c.MaxStreamAgeJitter,
 		Logger: n.log.With("component", "rpc"),
 	})
 	if err != nil {

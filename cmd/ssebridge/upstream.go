@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,17 +105,17 @@ func (c upstreamConfig) validate() error {
 			}
 			continue
 		}
-		if !contains(c.Upstreams.names, name) {
+		if !slices.Contains(c.Upstreams.names, name) {
 			return fmt.Errorf("--descriptors %s=%s: no --upstream %s", name, c.Descriptors.values[i], name)
 		}
 	}
 	for i, name := range c.TLS.names {
-		if !contains(c.Upstreams.names, name) {
+		if !slices.Contains(c.Upstreams.names, name) {
 			return fmt.Errorf("--upstream-tls %s=%s: no --upstream %s", name, c.TLS.values[i], name)
 		}
 	}
 	for i, name := range c.Auth.names {
-		if !contains(c.Upstreams.names, name) {
+		if !slices.Contains(c.Upstreams.names, name) {
 			return fmt.Errorf("--upstream-auth %s=%s: no --upstream %s", name, c.Auth.values[i], name)
 		}
 		if v := c.Auth.values[i]; v != "passthrough" && v != "token" {
@@ -130,15 +131,6 @@ func (c upstreamConfig) validate() error {
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // upstreams is the proxy mode of a node: the bridge and its connections.

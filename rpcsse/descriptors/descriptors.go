@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -129,7 +130,7 @@ func fetchImports(st *reflectionStream, byName map[string]*descriptorpb.FileDesc
 		var missing []string
 		for _, fd := range byName {
 			for _, dep := range fd.GetDependency() {
-				if _, ok := byName[dep]; !ok && !contains(missing, dep) {
+				if _, ok := byName[dep]; !ok && !slices.Contains(missing, dep) {
 					missing = append(missing, dep)
 				}
 			}
@@ -150,15 +151,6 @@ func fetchImports(st *reflectionStream, byName map[string]*descriptorpb.FileDesc
 			}
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // errorResponse is the status of a reflection error response.
