@@ -96,6 +96,11 @@ deps-netns:
 
 # rpcsse's tests read one stream with curl -N and the npm eventsource
 # package (node_modules, from the lockfile) besides Go's client.
+# Defined before their first use in a prerequisite list, where make
+# expands them as it reads the rule.
+NODE_MIN  := 18.20
+NPM_STAMP := node_modules/.npm-ci-stamp
+
 deps-clients: $(NPM_STAMP)
 	@bash scripts/require-debian-packages.sh curl
 
@@ -110,8 +115,6 @@ test-browser: deps-race deps-browser ## only the tests that run Chromium
 # Node.js runs the Node tests and protoc-gen-es. npm ci installs
 # package-lock.json into node_modules (git-ignored), again only when
 # package.json or the lockfile changes.
-NODE_MIN  := 18.20
-NPM_STAMP := node_modules/.npm-ci-stamp
 
 deps-node:
 	@bash scripts/require-node.sh $(NODE_MIN)

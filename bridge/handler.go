@@ -237,28 +237,27 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, topics []string)
 		return
 	}
 	h.log.Debug("sse stream started", "path", r.URL.Path, "topics", topics, "remote", r.RemoteAddr)
-	ts := &topicStream{eventSource: eventSource{h: h, stream: sub}, sub: sub, release: release, path: r.URL.Path, remote: r.RemoteAddr}
-	h.engine.Serve(w, r, sse.Stream{Source: ts, Expires: expires, Detach: true, End: ts.end})
+	ts := &topicStream{eventSource: eventSource[pubsub.Subscription]{h: h, stream: sub}, release: release, path: r.URL.Path, remote: r.RemoteAddr}
+	h.engine.Serve(w, r, sse.Stream{Source: ts, Expires: expires, Detach: true})
 }
 
 // topicStream is what a topic stream needs once its handler may have
 // returned (the engine takes HTTP/1.1 connections over): the source and
 // what to release at its end, in one allocation.
 type topicStream struct {
-	eventSource
-	sub     pubsub.Subscription
+	eventSource[pubsub.Subscription]
 	release func() // frees its slot in the stream limits
 	path    string // for the log
 	remote  string
 }
 
-// end closes the subscription and releases the stream's slot, which the
+// End closes the subscription and releases the stream's slot, which the
 // engine does before it closes a taken-over connection: a client that
 // sees the end and reconnects at once finds them free.
-func (ts *topicStream) end(err error) {
-	ts.sub.Close()
+func (ts *topicStream) End(err error) {
+	ts.stream.Close()
 	ts.release()
-	ts.eventSource.h.ended(context.Background(), ts.path, ts.remote, err)
+	ts.h.ended(context.Background(), ts.path, ts.remote, err)
 }
 
 // admit checks a stream request's topics and credential. It returns the

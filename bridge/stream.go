@@ -56,23 +56,32 @@ const maxKeptEvents = 1024
 // wrapping w must implement Unwrap; a w that cannot set write deadlines is
 // served without them (logged as a warning).
 func (h *Handler) ServeStream(w http.ResponseWriter, r *http.Request, s Stream) {
-	h.engine.Serve(w, r, sse.Stream{
-		Source: &eventSource{h: h, stream: s},
-		End:    func(err error) { h.ended(r.Context(), r.URL.Path, r.RemoteAddr, err) },
-	})
+	h.engine.Serve(w, r, sse.Stream{Source: &servedStream{eventSource[Stream]{h: h, stream: s}, r}})
+}
+
+// servedStream is the sse.Source of ServeStream, which logs its end.
+type servedStream struct {
+	eventSource[Stream]
+	r *http.Request
+}
+
+func (s *servedStream) End(err error) {
+	s.h.ended(s.r.Context(), s.r.URL.Path, s.r.RemoteAddr, err)
 }
 
 // eventSource is the sse.Source of a Stream: the shared frame of each
-// published event, a frame of its own for each gap notice.
-type eventSource struct {
+// published event, a frame of its own for each gap notice. Its type
+// parameter lets the sources that embed it reach what their stream is
+// besides a Stream (a topic stream closes its subscription).
+type eventSource[S Stream] struct {
 	h      *Handler
-	stream Stream
+	stream S
 	events []*pubsub.Event // reused between fetches
 }
 
-func (s *eventSource) Ready() <-chan struct{} { return s.stream.Ready() }
+func (s *eventSource[S]) Ready() <-chan struct{} { return s.stream.Ready() }
 
-func (s *eventSource) Fetch(dst []*sse.Frame) ([]*sse.Frame, error) {
+func (s *eventSource[S]) Fetch(dst []*sse.Frame) ([]*sse.Frame, error) {
 	events, err := s.stream.Fetch(s.events[:0])
 	for _, e := range events {
 		if f, ok := s.h.frame(e); ok {

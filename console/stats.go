@@ -256,19 +256,21 @@ func (h *Handler) serveStats(w http.ResponseWriter, r *http.Request) {
 	}
 	v := h.sampler.join()
 	defer h.sampler.leave(v)
-	h.streams.Serve(w, r, sse.Stream{
-		Source: viewerSource{sampler: h.sampler, viewer: v},
-		End: func(err error) {
-			h.log.Debug("stats stream ended", "remote", r.RemoteAddr, "reason", err)
-		},
-	})
+	h.streams.Serve(w, r, sse.Stream{Source: viewerSource{sampler: h.sampler, viewer: v, log: h.log, remote: r.RemoteAddr}})
 }
 
 // viewerSource is the sse.Source of one viewer: the latest sample each
-// time the sampler signals a new one. It never ends.
+// time the sampler signals a new one. It never ends by itself; its end
+// is logged.
 type viewerSource struct {
 	sampler *sampler
 	viewer  *viewer
+	log     *slog.Logger
+	remote  string
+}
+
+func (s viewerSource) End(err error) {
+	s.log.Debug("stats stream ended", "remote", s.remote, "reason", err)
 }
 
 func (s viewerSource) Ready() <-chan struct{} { return s.viewer.ready }

@@ -361,17 +361,8 @@ func (b *Bridge) serve(w http.ResponseWriter, r *http.Request, m *method, rt *ro
 		return
 	}
 	m.metrics.open.Inc()
-	b.engine.Serve(w, r, sse.Stream{
-		Source:  rl,
-		Expires: creds.Expires,
-		Detach:  true,
-		Retry:   m.retry,
-		End: func(err error) {
-			cancel(err)
-			release()
-			m.metrics.open.Dec()
-		},
-	})
+	rl.release = release
+	b.engine.Serve(w, r, sse.Stream{Source: rl, Expires: creds.Expires, Detach: true, Retry: m.retry})
 }
 
 // refuse answers a request refused before any call with st.

@@ -27,6 +27,9 @@ type relay struct {
 	call   grpc.ClientStream
 	cancel context.CancelCauseFunc
 	start  time.Time
+	// release frees the stream's slot in the stream limits; set once
+	// the stream is served.
+	release func()
 
 	ready chan struct{} // the stream's Ready, signalled on each change
 	space chan struct{} // signalled when a fetch empties the queue
@@ -179,6 +182,14 @@ func (rl *relay) waitFirst(wait time.Duration) *status.Status {
 
 // Ready implements sse.Source.
 func (rl *relay) Ready() <-chan struct{} { return rl.ready }
+
+// End ends the call with the stream (sse.Ender): at once when the
+// browser has left, so the backend stops sending.
+func (rl *relay) End(err error) {
+	rl.cancel(err)
+	rl.release()
+	rl.m.metrics.open.Dec()
+}
 
 // Fetch implements sse.Source: the queued frames, and the end once they
 // have all been fetched.

@@ -97,12 +97,12 @@ func (s *Server) takeOver(w http.ResponseWriter, r *http.Request, retry []byte) 
 	return conn, nil
 }
 
-// serveConn streams src to conn until the stream ends, then calls end and
-// closes the connection, in that order: a client that sees the end and
+// serveConn streams src to conn until the stream ends, then tells src
+// (when it is an Ender) and closes the connection, in that order: a client that sees the end and
 // reconnects at once finds the resources of its old stream released. It
 // runs in its own goroutine, started by Serve, which counted it in
 // s.conns.
-func (s *Server) serveConn(conn net.Conn, src Source, expires time.Time, end func(error)) {
+func (s *Server) serveConn(conn net.Conn, src Source, expires time.Time) {
 	defer s.conns.done()
 
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -120,7 +120,7 @@ func (s *Server) serveConn(conn net.Conn, src Source, expires time.Time, end fun
 		err = s.run(ctx, &connSink{conn: conn, timeout: s.writeTimeout}, src)
 	}
 	s.metrics.StreamEnded() // counted started by Serve
-	s.ended(end, err)
+	s.ended(src, err)
 	closeConn()
 }
 

@@ -16,7 +16,7 @@ var (
 	ErrInvalidComment = errors.New("sse: invalid comment")
 )
 
-// Why a stream ended, as passed to Stream.End, besides the errors of its
+// Why a stream ended, as passed to Ender.End, besides the errors of its
 // Source. They are wrapped with detail; test for them with errors.Is.
 var (
 	// ErrClientGone: the client went away (closed its connection, or the

@@ -47,8 +47,8 @@ type Config struct {
 	// a negative value means no jitter. It must be less than MaxAge.
 	MaxAgeJitter time.Duration
 	// Logger receives the server's warnings (a ResponseWriter that cannot
-	// set write deadlines, say). Why each stream ended goes to Stream.End
-	// instead. nil means none.
+	// set write deadlines, say). Why each stream ended goes to its Source
+	// instead (Ender). nil means none.
 	Logger *slog.Logger
 	// Metrics receives what the streams do. nil means none.
 	Metrics Metrics
@@ -157,12 +157,17 @@ type Stream struct {
 	// Retry, when not 0, is the reconnection delay of this stream's
 	// retry line in place of Config.Retry; negative for no retry line.
 	Retry time.Duration
-	// End, when not nil, is called once, when the stream has ended, with
-	// the reason (never nil): the Source's error, or one of the errors
-	// of this package. On a taken-over connection it is called before
-	// the connection is closed, so that a client reconnecting at once
-	// finds the resources of its old stream released.
-	End func(err error)
+}
+
+// An Ender is a Source that is told when its stream has ended: End is
+// called once, with the reason (never nil), the Source's error or one of
+// the errors of this package. On a taken-over connection it is called
+// before the connection is closed, so that a client reconnecting at once
+// finds the resources of its old stream released. (An interface rather
+// than a function in Stream: a Source that is a struct gets it without
+// another allocation per stream.)
+type Ender interface {
+	End(err error)
 }
 
 // Serve sends st.Source to the client of r as an event stream, through w
@@ -176,16 +181,12 @@ type Stream struct {
 // when the client goes away, a write fails, the Source ends, the stream
 // reaches its maximum age or st.Expires, or the server shuts down; all
 // but the first two end the response normally. Serve does not close the
-// Source: st.End can.
+// Source: its End method (Ender) can.
 //
 // w must support flushing through http.ResponseController, so middleware
 // wrapping w must implement Unwrap; a w that cannot set write deadlines is
 // served without them (logged as a warning).
 func (s *Server) Serve(w http.ResponseWriter, r *http.Request, st Stream) {
-	end := st.End
-	if end == nil {
-		end = func(error) {}
-	}
 	// Counted before the client can see the headers, so that a client
 	// that has them is counted in the metrics, and, when detached, waited
 	// for by Wait.
@@ -194,13 +195,13 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, st Stream) {
 		s.conns.add()
 		conn, err := s.takeOver(w, r, s.retryLine(st.Retry))
 		if err == nil {
-			go s.serveConn(conn, st.Source, st.Expires, end) // counts the end
+			go s.serveConn(conn, st.Source, st.Expires) // counts the end
 			return
 		}
 		s.conns.done()
 		if !errors.Is(err, http.ErrNotSupported) {
 			s.metrics.StreamEnded()
-			s.ended(end, fmt.Errorf("%w: start: %w", ErrWrite, err))
+			s.ended(st.Source, fmt.Errorf("%w: start: %w", ErrWrite, err))
 			return
 		}
 	}
@@ -218,7 +219,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, st Stream) {
 		err = s.run(ctx, out, st.Source)
 	}
 	s.metrics.StreamEnded()
-	s.ended(end, err)
+	s.ended(st.Source, err)
 }
 
 // WriteHead sends the response headers and the retry line through w and
@@ -242,14 +243,17 @@ func (s *Server) retryLine(retry time.Duration) []byte {
 	return AppendRetry(nil, retry)
 }
 
-// ended counts a stream that ended with err and tells end.
-func (s *Server) ended(end func(error), err error) {
+// ended counts a stream that ended with err and tells its Source, when
+// it is an Ender.
+func (s *Server) ended(src Source, err error) {
 	if errors.Is(err, ErrSlowClient) || errors.Is(err, os.ErrDeadlineExceeded) {
 		// A client that does not take a write within WriteTimeout is as
 		// slow as one whose queue overflowed (usually both happen).
 		s.metrics.SlowDisconnect()
 	}
-	end(err)
+	if e, ok := src.(Ender); ok {
+		e.End(err)
+	}
 }
 
 // Shutdown ends every open stream, as a normal end of the response, so

@@ -34,6 +34,14 @@ type memSource struct {
 	err    error
 }
 
+// endingSource is a Source told of its stream's end (an sse.Ender).
+type endingSource struct {
+	sse.Source
+	end func(error)
+}
+
+func (s endingSource) End(err error) { s.end(err) }
+
 func newMemSource() *memSource { return &memSource{ready: make(chan struct{}, 1)} }
 
 func (s *memSource) push(f ...*sse.Frame) {
@@ -108,7 +116,7 @@ func serve(t *testing.T, s *sse.Server, src sse.Source, detach bool) (string, <-
 	t.Helper()
 	ended := make(chan error, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.Serve(w, r, sse.Stream{Source: src, Detach: detach, End: func(err error) { ended <- err }})
+		s.Serve(w, r, sse.Stream{Source: endingSource{src, func(err error) { ended <- err }}, Detach: detach})
 	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(s.Shutdown) // runs before srv.Close
@@ -285,7 +293,7 @@ func TestMaxAge(t *testing.T) {
 		w := httptest.NewRecorder()
 		var why error
 		start := time.Now()
-		s.Serve(w, httptest.NewRequest(http.MethodGet, "/", nil), sse.Stream{Source: newMemSource(), End: func(err error) { why = err }})
+		s.Serve(w, httptest.NewRequest(http.MethodGet, "/", nil), sse.Stream{Source: endingSource{newMemSource(), func(err error) { why = err }}})
 		if d := time.Since(start); d != time.Minute {
 			t.Errorf("stream lasted %v, want 1m", d)
 		}
