@@ -23,7 +23,11 @@ import (
 // so their connections count too, alike in every build: compare builds
 // with benchstat, and read the absolute figure from cmd/ssebench's idle
 // mode. Each client reads up to its first heartbeat, which proves its
-// stream's goroutine is in its wait loop, then reads nothing.
+// stream's goroutine is in its wait loop, then reads nothing. Compare
+// stacks with GODEBUG=adaptivestackstart=0: otherwise the runtime starts
+// goroutines with a stack sized on the average it last scanned, a
+// process-wide figure that differs between builds for reasons unrelated
+// to the streams.
 func BenchmarkIdleStreams(b *testing.B) {
 	const n = 2000
 	var heap, stack float64

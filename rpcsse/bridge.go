@@ -221,9 +221,9 @@ func checkRoutes(ms []*method) error {
 	for _, m := range ms {
 		for _, rt := range m.routes {
 			if other, ok := seen[rt.key]; ok {
-				return fmt.Errorf("rpcsse: ambiguous routes: GET %s of %s and %s match the same paths", rt.template, m.name, other)
+				return fmt.Errorf("rpcsse: ambiguous routes: GET %s of %s (backend %s) and %s match the same paths", rt.template, m.name, m.backend.name, other)
 			}
-			seen[rt.key] = fmt.Sprintf("GET %s of %s", rt.template, m.name)
+			seen[rt.key] = fmt.Sprintf("GET %s of %s (backend %s)", rt.template, m.name, m.backend.name)
 		}
 	}
 	return nil

@@ -187,9 +187,12 @@ func (r *report) writeTable(w io.Writer) error {
 		rate += fmt.Sprintf(", at most %d ahead of the slowest subscriber", r.MaxAhead)
 	}
 	held := time.Duration(r.DurationS * float64(time.Second))
-	if r.Mode == "idle" {
+	switch r.Mode {
+	case "idle":
 		row("load", "%s, %d topic(s), held idle for %v", load, r.Topics, held)
-	} else {
+	case "rpc": // the backend sets sizes and rates
+		row("load", "%d streams of GET %s, %v", r.Subscribers, r.RPCPath, held)
+	default:
 		row("load", "%s, %d topic(s), %d-byte events, %s, %v", load, r.Topics, r.Size, rate, held)
 	}
 	if r.Publishers > 0 && r.Mode != "ceiling" && r.Mode != "idle" {

@@ -165,7 +165,7 @@ func TestUpstreamStartErrors(t *testing.T) {
 		ups  []string
 		want string
 	}{
-		{"ambiguous", []string{"a=" + addr, "b=" + addr}, "ambiguous routes"},
+		{"ambiguous", []string{"a=" + addr, "b=" + addr}, "ambiguous routes: GET /v1/quotes/{symbol}:watch of quotes.v1.QuoteService.WatchQuotes (backend b) and GET /v1/quotes/{symbol}:watch of quotes.v1.QuoteService.WatchQuotes (backend a)"},
 		{"no reflection", []string{"bare=" + bare.Addr().String()}, "server reflection"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
