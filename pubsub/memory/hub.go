@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ssebridge/ssebridge/pubsub"
+	"github.com/ssebridge/ssebridge/pubsub/fanout"
 )
 
 // Default values for the zero fields of Config.
@@ -84,7 +85,7 @@ type topic struct {
 	seq   uint64
 	hist  history
 	floor uint64 // position of the newest event dropped from hist, or 0
-	subs  []*subscriber
+	subs  fanout.Set
 }
 
 // New returns a running Hub. Close it to stop its janitor goroutine.
@@ -143,19 +144,13 @@ func (h *Hub) Close() error {
 		return nil
 	}
 	h.closed = true
-	var subs []*subscriber
+	var subs []*fanout.Queue
 	for _, t := range h.topics {
-		for _, s := range t.subs {
-			if len(s.topics) > 0 {
-				subs = append(subs, s)
-				s.topics = nil
-			}
-		}
-		t.subs = nil
+		subs = t.subs.Drain(subs)
 	}
 	h.mu.Unlock()
-	for _, s := range subs {
-		s.end(pubsub.ErrClosed)
+	for _, q := range subs {
+		q.End(pubsub.ErrClosed)
 	}
 	close(h.stop)
 	<-h.done
@@ -196,16 +191,7 @@ func (h *Hub) Publish(ctx context.Context, m pubsub.Message) (pubsub.Receipt, er
 	if dropped, ok := t.hist.push(entry{pos: h.head, ev: ev}); ok {
 		t.floor = dropped.pos
 	}
-	// Fan out. A subscriber whose queue is full is ended and removed; the
-	// others are not affected.
-	for i := 0; i < len(t.subs); {
-		s := t.subs[i]
-		if s.push(ev) {
-			i++
-			continue
-		}
-		h.unregisterLocked(s) // removes t.subs[i]
-	}
+	t.subs.Deliver(ev)
 	r := pubsub.Receipt{ID: ev.ID, Sequence: ev.Sequence, Time: now}
 	if m.IdempotencyKey != "" {
 		h.idem.add(m.Topic, m.IdempotencyKey, r, now.Add(h.cfg.IdempotencyWindow))
@@ -222,20 +208,8 @@ func (h *Hub) Subscribe(ctx context.Context, topics []string, cursor string) (pu
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var (
-		c      pubsub.Cursor
-		reason pubsub.GapReason
-		resume = cursor != ""
-	)
-	switch {
-	case cursor == "" || cursor == pubsub.Earliest:
-	default:
-		if c, err = pubsub.ParseCursor(cursor); err != nil {
-			reason = pubsub.GapCursorMalformed
-		}
-	}
-
-	s := newSubscriber(h, h.cfg.QueueSize)
+	resume := fanout.ParseResume(cursor)
+	q := fanout.NewQueue(&h.mu, h.cfg.QueueSize)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -243,82 +217,44 @@ func (h *Hub) Subscribe(ctx context.Context, topics []string, cursor string) (pu
 	}
 	now := h.now()
 	ts := make([]*topic, len(topics))
+	floors := make([]fanout.TopicFloor, len(topics))
 	for i, name := range topics {
 		ts[i] = h.topicLocked(name, now)
+		floors[i] = fanout.TopicFloor{Name: name, Floor: ts[i].floor}
 	}
-	if reason == 0 && resume && cursor != pubsub.Earliest && (c.Epoch != h.epoch || c.Position > h.head) {
-		reason = pubsub.GapCursorUnknown
-	}
-
-	// Replay starts after from: the cursor's position, or everything
-	// retained for Earliest and for cursors that cannot be honoured.
-	var from uint64
-	var gapTopics []string
-	switch {
-	case !resume:
-		from = h.head
-	case cursor == pubsub.Earliest || reason != 0:
-		from = 0
-	default:
-		from = c.Position
-		for _, t := range ts {
-			if t.floor > from {
-				gapTopics = append(gapTopics, t.name)
-			}
-		}
-		if len(gapTopics) > 0 {
-			reason = pubsub.GapCursorTooOld
-		}
-	}
+	start := resume.Plan(h.epoch, h.head, floors)
 
 	// Register, then snapshot the history up to the current position: both
 	// under the lock that orders publishes, so the seam between replay and
 	// live events neither loses nor repeats an event.
 	for _, t := range ts {
-		s.topics = append(s.topics, t)
-		t.subs = append(t.subs, s)
+		t.subs.Join(q)
 	}
-	if resume {
-		var entries []entry
-		for _, t := range ts {
-			entries = t.hist.after(entries, from)
-		}
-		if len(ts) > 1 {
-			slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.pos, b.pos) })
-		}
-		replay := make([]*pubsub.Event, 0, len(entries)+1)
-		if reason != 0 {
-			replay = append(replay, h.gapLocked(reason, ts, gapTopics, c, cursor))
-		}
-		for _, e := range entries {
-			replay = append(replay, e.ev)
-		}
-		s.replay = replay
-		if len(replay) > 0 {
-			s.signal()
-		}
+	if start.Replay {
+		q.SetReplay(replayLocked(ts, start))
 	}
-	return s, nil
+	return q, nil
 }
 
-// gapLocked builds the gap notice for a subscription to ts. Its ID is a
-// cursor from which a new subscription replays what this one is about to
-// replay: the original cursor when it was too old, else the lowest history
-// floor of the topics.
-func (h *Hub) gapLocked(reason pubsub.GapReason, ts []*topic, gapTopics []string, c pubsub.Cursor, sent string) *pubsub.Event {
-	id := c
-	if reason != pubsub.GapCursorTooOld {
-		id = pubsub.Cursor{Epoch: h.epoch, Position: h.head}
-		gapTopics = gapTopics[:0]
-		for _, t := range ts {
-			id.Position = min(id.Position, t.floor)
-			gapTopics = append(gapTopics, t.name)
-		}
+// replayLocked returns what a subscription to ts that starts at st
+// replays: its gap notice, then the retained events after st.From in log
+// order.
+func replayLocked(ts []*topic, st fanout.Start) []*pubsub.Event {
+	var entries []entry
+	for _, t := range ts {
+		entries = t.hist.after(entries, st.From)
 	}
-	return &pubsub.Event{
-		ID:  id.String(),
-		Gap: &pubsub.Gap{Reason: reason, Topics: gapTopics, LastEventID: sent},
+	if len(ts) > 1 {
+		slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.pos, b.pos) })
 	}
+	replay := make([]*pubsub.Event, 0, len(entries)+1)
+	if st.Gap != nil {
+		replay = append(replay, st.Gap)
+	}
+	for _, e := range entries {
+		replay = append(replay, e.ev)
+	}
+	return replay
 }
 
 // topicLocked returns the named topic, creating it, after dropping its
@@ -333,19 +269,6 @@ func (h *Hub) topicLocked(name string, now time.Time) *topic {
 		t.floor = floor
 	}
 	return t
-}
-
-// unregisterLocked removes s from all its topics.
-func (h *Hub) unregisterLocked(s *subscriber) {
-	for _, t := range s.topics {
-		if i := slices.Index(t.subs, s); i >= 0 {
-			last := len(t.subs) - 1
-			t.subs[i] = t.subs[last]
-			t.subs[last] = nil
-			t.subs = t.subs[:last]
-		}
-	}
-	s.topics = nil
 }
 
 // Topic implements pubsub.Broker.
@@ -389,7 +312,7 @@ func (t *topic) info() pubsub.TopicInfo {
 		Name:         t.name,
 		Retained:     t.hist.len(),
 		LastSequence: t.seq,
-		Subscribers:  len(t.subs),
+		Subscribers:  t.subs.Len(),
 	}
 	if e, ok := t.hist.last(); ok {
 		info.LastEventID = e.ev.ID
@@ -419,7 +342,7 @@ func (h *Hub) sweep() {
 	now := h.now()
 	for name := range h.topics {
 		t := h.topicLocked(name, now)
-		if t.hist.len() == 0 && len(t.subs) == 0 {
+		if t.hist.len() == 0 && t.subs.Len() == 0 {
 			h.collected = max(h.collected, t.floor)
 			delete(h.topics, name)
 		}
