@@ -3,6 +3,7 @@ package bridge
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -54,7 +55,12 @@ var httpErrors = []struct {
 	{ErrTooManyStreams, codes.ResourceExhausted, "TOO_MANY_STREAMS", ""},
 	{ErrTooManyClientStreams, codes.ResourceExhausted, "TOO_MANY_CLIENT_STREAMS", ""},
 	{pubsub.ErrClosed, codes.Unavailable, "UNAVAILABLE", ""},
+	{pubsub.ErrUnavailable, codes.Unavailable, "BROKER_UNAVAILABLE", ""},
 }
+
+// brokerRetryAfter is the Retry-After of a stream refused because the
+// broker cannot reach its store.
+const brokerRetryAfter = time.Second
 
 // ErrorStatus returns the status that answers err, an error found before
 // a stream starts (bad input, refused credentials, limits), as WriteError
@@ -71,6 +77,9 @@ func ErrorStatus(err error) *status.Status {
 		msg := err.Error()
 		if code := runtime.HTTPStatusFromCode(e.code); code >= 500 {
 			msg = http.StatusText(code)
+		}
+		if errors.Is(e.err, pubsub.ErrUnavailable) {
+			return apierror.New(e.code, e.reason, msg, apierror.RetryAfter(brokerRetryAfter))
 		}
 		return apierror.New(e.code, e.reason, msg)
 	}

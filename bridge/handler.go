@@ -334,6 +334,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case status >= 500 && status != http.StatusServiceUnavailable:
 		h.log.Error("sse request failed", "path", r.URL.Path, "error", err)
 	case status >= 500:
+		if errors.Is(err, pubsub.ErrUnavailable) {
+			h.metrics.BrokerUnavailable.WithLabelValues(metrics.SSE).Inc()
+		}
 		h.log.Warn("sse request refused", "path", r.URL.Path, "error", err)
 	default:
 		h.metrics.Rejected.WithLabelValues(metrics.SSE, reason).Inc()

@@ -489,6 +489,29 @@ func TestBrokerErrors(t *testing.T) {
 			return r.Msg == "sse request failed" && strings.Contains(r.Attrs["error"], "disk on fire")
 		})
 	})
+	t.Run("unavailable", func(t *testing.T) {
+		// A broker that cannot reach its store: 503 with Retry-After, so
+		// that EventSource retries; the store's address stays inside.
+		f := newFixture(t, setup{Bridge: bridge.Config{Broker: unreachableBroker{}}})
+		_, err := ssetest.Connect(testContext(t), f.srv.URL+"/v1/events?topic=t", nil)
+		var se *ssetest.StatusError
+		if !errors.As(err, &se) || se.StatusCode != http.StatusServiceUnavailable || se.Header.Get("Retry-After") != "1" {
+			t.Fatalf("Connect = %v, want a 503 with Retry-After 1", err)
+		}
+		if wantErrorBody(t, se.Body, codes.Unavailable, "BROKER_UNAVAILABLE", ""); strings.Contains(string(se.Body), "10.1.2.3") {
+			t.Errorf("body %s names the store's address", se.Body)
+		}
+		if got := testutil.ToFloat64(f.metrics.BrokerUnavailable.WithLabelValues(metrics.SSE)); got != 1 {
+			t.Errorf("broker_unavailable_total{transport=sse} = %v, want 1", got)
+		}
+	})
+}
+
+// unreachableBroker cannot reach its store.
+type unreachableBroker struct{ pubsub.Broker }
+
+func (unreachableBroker) Subscribe(context.Context, []string, string) (pubsub.Subscription, error) {
+	return nil, fmt.Errorf("%w: dial tcp 10.1.2.3:6379: connection refused", pubsub.ErrUnavailable)
 }
 
 // failingBroker fails every call.

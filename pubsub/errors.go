@@ -28,4 +28,10 @@ var (
 	ErrUnsubscribed = errors.New("pubsub: subscription closed")
 	// ErrClosed: the broker has been closed.
 	ErrClosed = errors.New("pubsub: broker closed")
+	// ErrUnavailable: the broker cannot reach the store it keeps its log
+	// in (a Redis that is down, a full disk). Nothing was stored: a
+	// publish that fails with it may be retried, with the same
+	// idempotency key, and open subscriptions stay open and resume when
+	// the store returns.
+	ErrUnavailable = errors.New("pubsub: broker unavailable")
 )

@@ -36,10 +36,16 @@ const (
 	msgShuttingDown = "server shutting down; resubscribe with last_event_id"
 	msgSlow         = "subscriber fell behind and its queue overflowed; resubscribe with last_event_id set to the id of the last event received"
 	msgClosed       = "broker closed; retry later (resubscribe with last_event_id)"
+	msgUnavailable  = "the broker cannot store events at the moment; nothing was stored: retry later, with the same idempotency key"
 	msgExpired      = "credential expired; resubscribe with a fresh token and last_event_id"
 	msgStalled      = "subscriber took no message within the write timeout; resubscribe with last_event_id set to the id of the last event received"
 	msgMaxAge       = "stream reached its maximum age; resubscribe with last_event_id set to the id of the last event received"
 )
+
+// brokerRetryAfter is the Retry-After of a call refused because the broker
+// is unavailable: soon enough for a store that restarts, and spread by the
+// clients' own backoff.
+const brokerRetryAfter = time.Second
 
 // rateLimitedError refuses a publish over the credential's rate.
 type rateLimitedError struct {
@@ -160,6 +166,9 @@ func (s *Service) statusFor(transport, method string, err error) *status.Status 
 		return apierror.New(codes.Unavailable, "MAX_STREAM_AGE", msgMaxAge)
 	case errors.Is(err, pubsub.ErrClosed):
 		return apierror.New(codes.Unavailable, "UNAVAILABLE", msgClosed)
+	case errors.Is(err, pubsub.ErrUnavailable):
+		s.metrics.BrokerUnavailable.WithLabelValues(transport).Inc()
+		return apierror.New(codes.Unavailable, "BROKER_UNAVAILABLE", msgUnavailable, apierror.RetryAfter(brokerRetryAfter))
 	case errors.Is(err, context.Canceled):
 		return status.New(codes.Canceled, context.Canceled.Error())
 	case errors.Is(err, context.DeadlineExceeded):

@@ -20,6 +20,7 @@ import (
 
 	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
 	"github.com/ssebridge/ssebridge/internal/metrics"
+	"github.com/ssebridge/ssebridge/pubsub"
 	"github.com/ssebridge/ssebridge/pubsub/memory"
 	"github.com/ssebridge/ssebridge/server"
 )
@@ -42,7 +43,9 @@ type env struct {
 }
 
 type envConfig struct {
-	hub        memory.Config
+	hub memory.Config
+	// broker, when not nil, wraps the hub as the service's broker.
+	broker     func(*memory.Hub) pubsub.Broker
 	server     server.Config
 	dialOption []grpc.DialOption
 }
@@ -56,6 +59,9 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Cleanup(func() { hub.Close() })
 
 	cfg.server.Broker = hub
+	if cfg.broker != nil {
+		cfg.server.Broker = cfg.broker(hub)
+	}
 	if cfg.server.Metrics == nil {
 		cfg.server.Metrics = metrics.New(nil)
 	}

@@ -85,6 +85,9 @@ type Metrics struct {
 	// Rejected counts requests refused for bad input or limits, by
 	// transport and reason (a short snake_case word such as "invalid_topic").
 	Rejected *prometheus.CounterVec
+	// BrokerUnavailable counts requests refused because the broker could
+	// not reach its store (pubsub.ErrUnavailable), by transport.
+	BrokerUnavailable *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them with reg. A nil reg means a
@@ -130,10 +133,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: "ssebridge", Name: "requests_rejected_total",
 			Help: "Requests refused for bad input or limits, by transport and reason.",
 		}, []string{"transport", "reason"}),
+		BrokerUnavailable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "ssebridge", Name: "broker_unavailable_total",
+			Help: "Requests refused because the broker could not reach its store, by transport.",
+		}, []string{"transport"}),
 	}
 	m.initSeries()
 	reg.MustRegister(m.Subscribers, m.Published, m.Delivered, m.SlowDisconnects,
-		m.GapNotices, m.PublishDuration, m.DeliveryLatency, m.Rejected)
+		m.GapNotices, m.PublishDuration, m.DeliveryLatency, m.Rejected, m.BrokerUnavailable)
 	return m
 }
 
@@ -156,6 +163,9 @@ func (m *Metrics) initSeries() {
 		for _, r := range RejectReasons(t) {
 			m.Rejected.WithLabelValues(t, r)
 		}
+	}
+	for _, t := range []string{SSE, GRPC, REST} {
+		m.BrokerUnavailable.WithLabelValues(t)
 	}
 }
 

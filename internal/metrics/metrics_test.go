@@ -43,6 +43,7 @@ func TestFreshRegistryShowsZeros(t *testing.T) {
 		"ssebridge_slow_subscriber_disconnects_total": {"transport=grpc", "transport=sse"},
 		"ssebridge_delivery_latency_seconds":          {"transport=grpc", "transport=sse"},
 		"ssebridge_publish_duration_seconds":          {""},
+		"ssebridge_broker_unavailable_total":          {"transport=grpc", "transport=rest", "transport=sse"},
 	}
 	for _, transport := range []string{"grpc", "sse"} {
 		for _, r := range gaps {
