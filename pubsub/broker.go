@@ -52,6 +52,20 @@ type Subscription interface {
 	Close() error
 }
 
+// Health is an optional capability of a Broker whose delivery depends on a
+// store outside the process (a Redis, a disk): it tells whether the broker
+// can store and deliver events now, so that readiness checks move new
+// clients elsewhere while it cannot. Find it by a type assertion; a Broker
+// without it is always able to.
+type Health interface {
+	// Healthy returns nil while the broker can store and deliver events,
+	// else an error wrapping ErrUnavailable.
+	Healthy() error
+	// HealthChanged returns a channel that receives a value each time
+	// Healthy may have changed. It is the same channel every time.
+	HealthChanged() <-chan struct{}
+}
+
 // EndNotifier is an optional capability of a Subscription: it tells of
 // the subscription's end apart from Ready, to a consumer that is blocked
 // elsewhere (sending to a slow client, say) and must learn that its queue

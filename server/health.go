@@ -7,6 +7,9 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+
+	ssebridgev1 "github.com/ssebridge/ssebridge/gen/ssebridge/v1"
+	"github.com/ssebridge/ssebridge/pubsub"
 )
 
 // healthService is grpc-go's health service whose Watch calls end once the
@@ -67,5 +70,49 @@ func (w *watchStream) Send(resp *healthpb.HealthCheckResponse) error {
 		return err
 	}
 	w.sent, w.last = true, resp.GetStatus()
+	return nil
+}
+
+// setServing sets the serving status of the services this Service reports
+// in the health service.
+func (s *Service) setServing(serving bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(ssebridgev1.EventService_ServiceDesc.ServiceName, st)
+}
+
+// followBrokerHealth reports NOT_SERVING while the broker cannot deliver
+// (pubsub.Health), SERVING again once it can, until Shutdown, which makes
+// it NOT_SERVING for good. It runs in its own goroutine, started by New
+// for a broker with that capability.
+func (s *Service) followBrokerHealth(h pubsub.Health) {
+	defer close(s.healthDone)
+	for {
+		err := h.Healthy()
+		if err != nil {
+			s.log.Warn("broker unavailable: reporting NOT_SERVING", "error", err)
+		}
+		s.setServing(err == nil)
+		select {
+		case <-h.HealthChanged():
+		case <-s.shutdown:
+			return
+		}
+	}
+}
+
+// Ready returns nil when the Service takes new clients: not shutting down,
+// and its broker able to deliver. It is what readiness checks (/readyz)
+// report.
+func (s *Service) Ready() error {
+	if s.shuttingDown() {
+		return errShuttingDown
+	}
+	if h, ok := s.broker.(pubsub.Health); ok {
+		return h.Healthy()
+	}
 	return nil
 }

@@ -132,13 +132,19 @@ type Service struct {
 	slow        prometheus.Counter
 
 	shutdownOnce sync.Once
+	// healthDone is closed when followBrokerHealth has returned; nil
+	// without it.
+	healthDone chan struct{}
 	shutdown     chan struct{} // closed by Shutdown
 }
 
 var _ ssebridgev1.EventServiceServer = (*Service)(nil)
 
 // New checks cfg, applies its defaults and returns a Service. The Service
-// reports SERVING on its health service until Shutdown.
+// reports SERVING on its health service until Shutdown, except, for a
+// broker with the pubsub.Health capability, while that broker cannot
+// deliver (NOT_SERVING, and Ready fails); it then follows the broker's
+// health from a goroutine of its own, which Shutdown stops.
 func New(cfg Config) (*Service, error) {
 	if cfg.Broker == nil {
 		return nil, errors.New("server: Config.Broker is required")
@@ -202,8 +208,11 @@ func New(cfg Config) (*Service, error) {
 		subscribers: cfg.Metrics.Subscribers.WithLabelValues(metrics.GRPC),
 		slow:        cfg.Metrics.SlowDisconnects.WithLabelValues(metrics.GRPC),
 	}
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.health.SetServingStatus(ssebridgev1.EventService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	s.setServing(true)
+	if h, ok := cfg.Broker.(pubsub.Health); ok {
+		s.healthDone = make(chan struct{})
+		go s.followBrokerHealth(h)
+	}
 	return s, nil
 }
 
@@ -252,6 +261,9 @@ func (s *Service) Shutdown() {
 	s.shutdownOnce.Do(func() {
 		s.health.Shutdown()
 		close(s.shutdown)
+		if s.healthDone != nil {
+			<-s.healthDone
+		}
 	})
 }
 

@@ -363,6 +363,11 @@ func (n *node) operatorRoutes(ops *http.ServeMux) {
 			io.WriteString(w, "shutting down\n")
 			return
 		}
+		if n.svc.Ready() != nil { // the broker cannot deliver
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "broker unavailable\n")
+			return
+		}
 		io.WriteString(w, "ready\n")
 	})
 }
