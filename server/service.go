@@ -135,7 +135,7 @@ type Service struct {
 	// healthDone is closed when followBrokerHealth has returned; nil
 	// without it.
 	healthDone chan struct{}
-	shutdown     chan struct{} // closed by Shutdown
+	shutdown   chan struct{} // closed by Shutdown
 }
 
 var _ ssebridgev1.EventServiceServer = (*Service)(nil)
