@@ -63,7 +63,7 @@ FORCE:
 
 .PHONY: help run build test test-go lint generate check-generate fuzz bench \
 	tools bench-tools deps-race deps-browser test-browser clean
-.PHONY: test-node test-python deps-node deps-protoc deps-python deps-netns deps-clients
+.PHONY: test-node test-python deps-node deps-protoc deps-python deps-netns deps-clients deps-redis
 
 help: ## list the targets
 	@echo 'usage: make TARGET [VAR=value]'
@@ -81,12 +81,17 @@ build: ## build bin/ssebridge
 # test-go, each installing what it needs.
 test: tools lint check-generate test-go test-node test-python ## run every test (installs pinned tools into .tools/ on first run)
 
-test-go: deps-race deps-browser deps-netns deps-clients ## Go tests with the race detector, fuzz seed corpora included
+test-go: deps-race deps-browser deps-netns deps-clients deps-redis ## Go tests with the race detector, fuzz seed corpora included
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # The race detector needs cgo: a C compiler and the C library headers.
 deps-race:
 	@bash scripts/require-debian-packages.sh gcc libc6-dev
+
+# The Redis broker's tests start their own redis-server (internal/redistest)
+# on a free loopback port, in a temporary directory.
+deps-redis:
+	@bash scripts/require-debian-packages.sh redis-server
 
 # The dead-peer tests (internal/netnstest) join two network namespaces
 # with a veth pair and silence one end with tc: iproute2's ip and tc.

@@ -1,0 +1,193 @@
+// Package redistest runs a real redis-server for a test: on a free
+// loopback port, in the test's temporary directory, with the append-only
+// file on and fsync'ed on every write (so a restart loses no acknowledged
+// write), and stopped when the test ends. Its methods let fault tests
+// stop, kill and restart the server on the same port and data.
+//
+// redis-server (Debian package redis-server, installed by make test) must
+// be on PATH; without it the test fails, naming the package.
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startTimeout bounds the wait for a server to accept connections.
+const startTimeout = 20 * time.Second
+
+// Server is one redis-server process for one test. Its methods are safe
+// for concurrent use.
+type Server struct {
+	// Addr is the server's address, "127.0.0.1:PORT"; it does not change
+	// across restarts.
+	Addr string
+
+	t     testing.TB
+	dir   string
+	extra []string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+}
+
+// Start starts a redis-server for t, with extra configuration arguments
+// ("--client-output-buffer-limit", "pubsub 1kb 1kb 0", say), and stops it
+// when t ends.
+func Start(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("redis-server not found (Debian package redis-server; make test installs it): %v", err)
+	}
+	s := &Server{t: t, dir: t.TempDir(), extra: extra, Addr: freeAddr(t)}
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Kill() })
+	return s
+}
+
+// URL is the server's address as the --broker flag takes it.
+func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start runs the server and waits until it accepts connections, which it
+// says on its standard output.
+func (s *Server) start() error {
+	_, port, _ := net.SplitHostPort(s.Addr)
+	args := []string{
+		"--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
+		"--appendonly", "yes", "--appendfsync", "always", "--save", "",
+		"--protected-mode", "no", "--daemonize", "no", "--loglevel", "notice",
+	}
+	cmd := exec.Command("redis-server", append(args, s.extra...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("redistest: starting redis-server: %w", err)
+	}
+	done := make(chan struct{})
+	ready := make(chan struct{})
+	var log strings.Builder
+	var logMu sync.Mutex
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(out)
+		signalled := false
+		for sc.Scan() {
+			logMu.Lock()
+			log.WriteString(sc.Text() + "\n")
+			logMu.Unlock()
+			if !signalled && strings.Contains(sc.Text(), "Ready to accept connections") {
+				signalled = true
+				close(ready)
+			}
+		}
+		io.Copy(io.Discard, out)
+		cmd.Wait()
+	}()
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	select {
+	case <-ready:
+		return nil
+	case <-done:
+	case <-time.After(startTimeout):
+		cmd.Process.Kill()
+		<-done
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	return fmt.Errorf("redistest: redis-server on %s did not start:\n%s", s.Addr, log.String())
+}
+
+// Stop stops the server with SIGTERM (it writes its data and exits) and
+// waits for it.
+func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
+
+// Kill kills the server with SIGKILL and waits for it: what the append-only
+// file holds survives, nothing else.
+func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(startTimeout):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Restart starts the server again after Stop or Kill, on the same port
+// and data.
+func (s *Server) Restart() {
+	s.t.Helper()
+	if err := s.start(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// Do sends one command to the server on a connection of its own and
+// returns the reply's first line ("+OK", ":3", "$5" ...); for tests that
+// poke the server (CLIENT KILL, CONFIG SET, FLUSHALL) without a client
+// library.
+func (s *Server) Do(ctx context.Context, args ...string) (string, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	var b strings.Builder
+	b.WriteString("*" + strconv.Itoa(len(args)) + "\r\n")
+	for _, a := range args {
+		b.WriteString("$" + strconv.Itoa(len(a)) + "\r\n" + a + "\r\n")
+	}
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if strings.HasPrefix(line, "-") {
+		return "", fmt.Errorf("redistest: %s: %s", strings.Join(args, " "), line[1:])
+	}
+	return line, nil
+}
