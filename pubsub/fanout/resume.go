@@ -22,6 +22,17 @@ func ParseResume(cursor string) Resume {
 	return r
 }
 
+// Position returns the position of the cursor, and whether it is one
+// (not "", pubsub.Earliest or malformed): a broker that reads its history
+// before deciding can start reading there, since a resume that honours
+// the cursor replays nothing before it.
+func (r Resume) Position() (uint64, bool) {
+	if r.text == "" || r.text == pubsub.Earliest || r.malformed {
+		return 0, false
+	}
+	return r.cursor.Position, true
+}
+
 // TopicFloor is what Plan needs of one subscribed topic: its name and its
 // floor, the position of the newest event it no longer retains (0 when it
 // has dropped none).

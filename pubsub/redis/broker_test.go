@@ -1,0 +1,46 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ssebridge/ssebridge/internal/redistest"
+	"github.com/ssebridge/ssebridge/pubsub"
+	"github.com/ssebridge/ssebridge/pubsub/pubsubtest"
+	"github.com/ssebridge/ssebridge/pubsub/redis"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// logs numbers the logs of one test process: each NewBroker call of the
+// suite is a separate log (its own prefix) on the test's redis-server.
+var logs atomic.Int64
+
+func newBroker(t *testing.T, srv *redistest.Server, cfg redis.Config) *redis.Broker {
+	t.Helper()
+	cfg.URL = srv.URL()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	b, err := redis.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func TestSuite(t *testing.T) {
+	pubsubtest.Run(t, func(t *testing.T, opts pubsubtest.Options) pubsub.Broker {
+		srv := redistest.Start(t)
+		return newBroker(t, srv, redis.Config{
+			Prefix:      fmt.Sprintf("test%d", logs.Add(1)),
+			HistorySize: opts.HistorySize,
+			QueueSize:   opts.QueueSize,
+		})
+	})
+}

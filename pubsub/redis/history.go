@@ -1,0 +1,116 @@
+package redis
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/ssebridge/ssebridge/pubsub"
+)
+
+// topicHistory is what a read returned of one topic: its floor and its
+// retained events in a range of positions.
+type topicHistory struct {
+	name   string
+	floor  uint64
+	events []posEvent
+}
+
+type posEvent struct {
+	pos uint64
+	ev  *pubsub.Event
+}
+
+// snapshot is one atomic read of the log: its epoch and head, and the
+// history of some topics.
+type snapshot struct {
+	epoch, head uint64
+	topics      []topicHistory
+}
+
+// merged returns the events of every topic of s in log order, with IDs of
+// epoch.
+func (s snapshot) merged(epoch uint64) []*pubsub.Event {
+	var all []posEvent
+	for _, t := range s.topics {
+		all = append(all, t.events...)
+	}
+	slices.SortFunc(all, func(a, b posEvent) int { return cmp.Compare(a.pos, b.pos) })
+	out := make([]*pubsub.Event, len(all))
+	for i, e := range all {
+		e.ev.ID = pubsub.Cursor{Epoch: epoch, Position: e.pos}.String()
+		out[i] = e.ev
+	}
+	return out
+}
+
+// readHistory reads, in one transaction, the log's epoch and head and,
+// for each topic of names, its floor and its events after position after
+// up to position to (0: up to the head).
+func (b *Broker) readHistory(ctx context.Context, names []string, after, to uint64) (snapshot, error) {
+	c := b.client
+	end := "+"
+	if to > 0 {
+		end = strconv.FormatUint(to, 10) + "-0"
+	}
+	start := "(" + strconv.FormatUint(after, 10) + "-0"
+	cmds := make(rueidis.Commands, 0, 3+2*len(names))
+	cmds = append(cmds, c.B().Multi().Build(), c.B().Hmget().Key(b.keys.meta()).Field("epoch", "head").Build())
+	for _, name := range names {
+		cmds = append(cmds,
+			c.B().Hget().Key(b.keys.topic(name)).Field("floor").Build(),
+			c.B().Xrange().Key(b.keys.stream(name)).Start(start).End(end).Build())
+	}
+	cmds = append(cmds, c.B().Exec().Build())
+	res := c.DoMulti(ctx, cmds...)
+	replies, err := res[len(res)-1].ToArray()
+	if err != nil {
+		return snapshot{}, b.storeError("reading history", err)
+	}
+	if len(replies) != 1+2*len(names) {
+		return snapshot{}, fmt.Errorf("redis: reading history: %d replies for %d topics", len(replies), len(names))
+	}
+	var s snapshot
+	if meta, err := replies[0].ToArray(); err == nil && len(meta) == 2 {
+		s.epoch, _ = meta[0].AsUint64()
+		s.head, _ = meta[1].AsUint64()
+	}
+	for i, name := range names {
+		th := topicHistory{name: name}
+		th.floor, _ = replies[1+2*i].AsUint64() // nil: nothing dropped
+		entries, err := replies[2+2*i].AsXRange()
+		if err != nil {
+			return snapshot{}, b.storeError("reading history", err)
+		}
+		for _, e := range entries {
+			pe, err := entryEvent(name, e)
+			if err != nil {
+				return snapshot{}, err
+			}
+			th.events = append(th.events, pe)
+		}
+		s.topics = append(s.topics, th)
+	}
+	return s, nil
+}
+
+// entryEvent is the event of one stream entry: ID "position-0", fields y
+// (type), d (data), s (sequence), t (time, Unix ns).
+func entryEvent(topic string, e rueidis.XRangeEntry) (posEvent, error) {
+	id, _, _ := strings.Cut(e.ID, "-")
+	pos, err1 := strconv.ParseUint(id, 10, 64)
+	seq, err2 := strconv.ParseUint(e.FieldValues["s"], 10, 64)
+	ns, err3 := strconv.ParseInt(e.FieldValues["t"], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return posEvent{}, fmt.Errorf("redis: malformed stream entry %s of topic %q", e.ID, topic)
+	}
+	return posEvent{pos: pos, ev: &pubsub.Event{
+		Topic: topic, Type: e.FieldValues["y"], Data: e.FieldValues["d"], Sequence: seq, Time: time.Unix(0, ns),
+	}}, nil
+}

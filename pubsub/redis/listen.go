@@ -1,0 +1,238 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/ssebridge/ssebridge/pubsub"
+)
+
+// Reconnection delays of the Pub/Sub connection.
+const (
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = time.Second
+)
+
+// listen keeps a dedicated connection subscribed to the log's channel
+// and puts each message in the inbox, until Close. subscribed is closed
+// at the first subscription. It runs in its own goroutine.
+func (b *Broker) listen(subscribed chan struct{}) {
+	defer b.wg.Done()
+	var once sync.Once
+	first := func() { once.Do(func() { close(subscribed) }) }
+	backoff := minBackoff
+	for {
+		start := time.Now()
+		err := b.listenOnce(first)
+		b.health.setSubscribed(false)
+		select {
+		case <-b.stop:
+			return
+		default:
+		}
+		if time.Since(start) > maxBackoff {
+			backoff = minBackoff
+		}
+		_ = err // the health check names the cause; the next attempt may succeed
+		select {
+		case <-b.stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// listenOnce subscribes on one connection and returns when it breaks.
+// Every subscription is followed by a check of the head, which finds the
+// messages published while the connection was down.
+func (b *Broker) listenOnce(subscribedFirst func()) error {
+	dc, release := b.client.Dedicate()
+	defer release()
+	wait := dc.SetPubSubHooks(rueidis.PubSubHooks{
+		OnMessage: func(m rueidis.PubSubMessage) {
+			select {
+			case b.inbox <- m.Message:
+			default: // the deliverer is behind: this one is read back from the stream
+				b.pokeNow()
+			}
+		},
+		OnSubscription: func(s rueidis.PubSubSubscription) {
+			if s.Kind == "subscribe" {
+				b.health.setSubscribed(true)
+				subscribedFirst()
+				b.pokeNow()
+			}
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.DialTimeout)
+	err := dc.Do(ctx, dc.B().Subscribe().Channel(b.keys.channel()).Build()).Error()
+	cancel()
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-wait:
+		return err
+	case <-b.stop:
+		return nil
+	}
+}
+
+// pokeNow asks the deliverer for a check of the head.
+func (b *Broker) pokeNow() {
+	select {
+	case b.poke <- struct{}{}:
+	default:
+	}
+}
+
+// deliver delivers the inbox's messages in order and checks the head when
+// poked and every CheckInterval, until Close. It runs in its own
+// goroutine.
+func (b *Broker) deliver() {
+	defer b.wg.Done()
+	tick := time.NewTicker(b.cfg.CheckInterval)
+	defer tick.Stop()
+	janitor := time.NewTicker(min(max(b.cfg.HistoryTTL/10, 100*time.Millisecond), time.Minute))
+	defer janitor.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case p := <-b.inbox:
+			b.handle(p)
+		case <-b.poke:
+			b.check()
+		case <-tick.C:
+			b.check()
+		case <-janitor.C:
+			b.trimByAge()
+		}
+	}
+}
+
+// message is one Pub/Sub payload: "epoch\nposition sequence time\ntopic\ntype\ndata".
+type message struct {
+	epoch, pos uint64
+	ev         *pubsub.Event
+}
+
+func parseMessage(p string) (message, error) {
+	f := strings.SplitN(p, "\n", 5)
+	if len(f) != 5 {
+		return message{}, fmt.Errorf("redis: malformed message %.40q", p)
+	}
+	epoch, err := strconv.ParseUint(f[0], 10, 64)
+	if err != nil {
+		return message{}, fmt.Errorf("redis: malformed message %.40q: %w", p, err)
+	}
+	pos, seq, at, err := parseReceipt(f[1])
+	if err != nil {
+		return message{}, fmt.Errorf("redis: malformed message %.40q: %w", p, err)
+	}
+	return message{epoch: epoch, pos: pos, ev: &pubsub.Event{
+		ID: pubsub.Cursor{Epoch: epoch, Position: pos}.String(), Topic: f[2], Type: f[3], Data: f[4],
+		Sequence: seq, Time: at,
+	}}, nil
+}
+
+// handle delivers one Pub/Sub message, after reading from the streams
+// what this replica missed before it.
+func (b *Broker) handle(p string) {
+	m, err := parseMessage(p)
+	if err != nil {
+		return // not ours: the channel is the log's, but anyone may PUBLISH
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.followEpochLocked(m.epoch)
+	if m.pos <= b.last {
+		return // delivered already, by a catch-up read
+	}
+	if m.pos > b.last+1 {
+		if err := b.catchUpLocked(m.pos - 1); err != nil {
+			return // the next check reads it back
+		}
+	}
+	if t, ok := b.topics[m.ev.Topic]; ok {
+		t.subs.Deliver(m.ev)
+	}
+	b.last = m.pos
+}
+
+// followEpochLocked starts over when the log's epoch changed (Redis lost
+// its data): positions count from 1 again.
+func (b *Broker) followEpochLocked(epoch uint64) {
+	if epoch != b.epoch && epoch != 0 {
+		b.epoch, b.last = epoch, 0
+	}
+}
+
+// check reads the log's epoch and head and delivers what this replica has
+// not seen up to it.
+func (b *Broker) check() {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.DialTimeout)
+	defer cancel()
+	vals, err := b.client.Do(ctx, b.client.B().Hmget().Key(b.keys.meta()).Field("epoch", "head").Build()).ToArray()
+	if err != nil || len(vals) != 2 {
+		b.health.setReadErr(b.storeError("reading the head", err))
+		return
+	}
+	epoch, _ := vals[0].AsUint64()
+	head, _ := vals[1].AsUint64()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.followEpochLocked(epoch)
+	if head > b.last {
+		err = b.catchUpLocked(head)
+	}
+	b.health.setReadErr(err)
+}
+
+// catchUpLocked reads from the streams of the topics this replica has
+// subscribers of the events after b.last up to position to, delivers them
+// in log order and moves b.last to to. A topic whose floor passed b.last
+// (the stream trimmed events this replica never delivered) ends its
+// subscribers with pubsub.ErrSlowSubscriber: they resume from their last
+// event and get a gap notice, rather than miss events silently.
+func (b *Broker) catchUpLocked(to uint64) error {
+	names := make([]string, 0, len(b.topics))
+	for name, t := range b.topics {
+		if t.subs.Len() > 0 {
+			names = append(names, name)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.DialTimeout)
+	defer cancel()
+	hist, err := b.readHistory(ctx, names, b.last, to)
+	if err != nil {
+		return err
+	}
+	for _, h := range hist.topics {
+		if h.floor > b.last {
+			for _, q := range b.topics[h.name].subs.Drain(nil) {
+				q.End(pubsub.ErrSlowSubscriber)
+			}
+		}
+	}
+	for _, ev := range hist.merged(b.epoch) {
+		if t, ok := b.topics[ev.Topic]; ok {
+			t.subs.Deliver(ev)
+		}
+	}
+	b.last = to
+	return nil
+}
