@@ -88,11 +88,11 @@ type keys struct {
 	tag string // "{prefix}"
 }
 
-func (k keys) meta() string               { return k.tag + ":meta" }
-func (k keys) topics() string             { return k.tag + ":topics" }
-func (k keys) channel() string            { return k.tag + ":events" }
-func (k keys) topic(name string) string   { return k.tag + ":tm:" + name }
-func (k keys) stream(name string) string  { return k.tag + ":ts:" + name }
+func (k keys) meta() string              { return k.tag + ":meta" }
+func (k keys) topics() string            { return k.tag + ":topics" }
+func (k keys) channel() string           { return k.tag + ":events" }
+func (k keys) topic(name string) string  { return k.tag + ":tm:" + name }
+func (k keys) stream(name string) string { return k.tag + ":ts:" + name }
 func (k keys) idem(topic, key string) string {
 	// The topic's length first: neither name can then end the other.
 	return fmt.Sprintf("%s:ik:%d:%s:%s", k.tag, len(topic), topic, key)
