@@ -40,6 +40,16 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
+	log  strings.Builder // the server's output, every run
+}
+
+// Log returns what the server has written so far, in every run: where a
+// test finds that Redis did what the test made it do ("... closed ASAP for
+// overcoming of output buffer limits").
+func (s *Server) Log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
 }
 
 // Start starts a redis-server for t, with extra configuration arguments
@@ -91,16 +101,14 @@ func (s *Server) start() error {
 	}
 	done := make(chan struct{})
 	ready := make(chan struct{})
-	var log strings.Builder
-	var logMu sync.Mutex
 	go func() {
 		defer close(done)
 		sc := bufio.NewScanner(out)
 		signalled := false
 		for sc.Scan() {
-			logMu.Lock()
-			log.WriteString(sc.Text() + "\n")
-			logMu.Unlock()
+			s.mu.Lock()
+			s.log.WriteString(sc.Text() + "\n")
+			s.mu.Unlock()
 			if !signalled && strings.Contains(sc.Text(), "Ready to accept connections") {
 				signalled = true
 				close(ready)
@@ -120,9 +128,7 @@ func (s *Server) start() error {
 		cmd.Process.Kill()
 		<-done
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
-	return fmt.Errorf("redistest: redis-server on %s did not start:\n%s", s.Addr, log.String())
+	return fmt.Errorf("redistest: redis-server on %s did not start:\n%s", s.Addr, s.Log())
 }
 
 // Stop stops the server with SIGTERM (it writes its data and exits) and

@@ -65,6 +65,10 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("redis: URL: %w", err)
 	}
 	opt.DisableCache = true
+	// One commands connection, auto-pipelined: Redis runs commands one at
+	// a time anyway, and once a head check has read through it after an
+	// outage, publishes do not meet a connection that broke unseen.
+	opt.PipelineMultiplex = -1
 	opt.Dialer.Timeout = cfg.DialTimeout
 	opt.ConnWriteTimeout = cfg.DialTimeout
 	client, err := rueidis.NewClient(opt)

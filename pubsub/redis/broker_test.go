@@ -44,3 +44,15 @@ func TestSuite(t *testing.T) {
 		})
 	})
 }
+
+func TestShared(t *testing.T) {
+	pubsubtest.RunShared(t, func(t *testing.T, opts pubsubtest.Options, n int) []pubsub.Broker {
+		srv := redistest.Start(t)
+		cfg := redis.Config{Prefix: fmt.Sprintf("test%d", logs.Add(1)), HistorySize: opts.HistorySize, QueueSize: opts.QueueSize}
+		var rs []pubsub.Broker
+		for range n {
+			rs = append(rs, newBroker(t, srv, cfg))
+		}
+		return rs
+	})
+}

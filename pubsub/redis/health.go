@@ -60,4 +60,15 @@ func (h *health) update(set func(*health)) {
 
 func (h *health) setSubscribed(ok bool) { h.update(func(h *health) { h.subscribed = ok }) }
 
+// errNotChecked: the Pub/Sub connection broke, and the head has not been
+// read since; the commands' connection may be broken too.
+var errNotChecked = fmt.Errorf("%w: redis: reconnecting", pubsub.ErrUnavailable)
+
+// lostConnection records that the Pub/Sub connection broke. The broker is
+// healthy again once it has subscribed and read the head since, which
+// also re-establishes the commands' connection.
+func (h *health) lostConnection() {
+	h.update(func(h *health) { h.subscribed, h.readErr = false, errNotChecked })
+}
+
 func (h *health) setReadErr(err error) { h.update(func(h *health) { h.readErr = err }) }

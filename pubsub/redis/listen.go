@@ -30,7 +30,7 @@ func (b *Broker) listen(subscribed chan struct{}) {
 	for {
 		start := time.Now()
 		err := b.listenOnce(first)
-		b.health.setSubscribed(false)
+		b.health.lostConnection()
 		select {
 		case <-b.stop:
 			return
