@@ -39,7 +39,7 @@ type Server struct {
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	done chan struct{}   // closed when cmd has exited
 	log  strings.Builder // the server's output, every run
 }
 
