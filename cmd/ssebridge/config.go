@@ -1,21 +1,26 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/ssebridge/ssebridge/pubsub"
 	"github.com/ssebridge/ssebridge/pubsub/memory"
+	"github.com/ssebridge/ssebridge/pubsub/redis"
 )
 
 // serveConfig is the configuration of "ssebridge serve". Each field is one
 // flag and one SSEBRIDGE_* environment variable.
 type serveConfig struct {
+	Broker            string
 	HTTPAddr          string
 	GRPCAddr          string
 	InternalAddr      string
@@ -99,6 +104,7 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), outpu
 // and set to its default.
 func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("ssebridge serve", flag.ContinueOnError)
+	fs.StringVar(&cfg.Broker, "broker", "memory", "where events and their history live: memory (this process only), or redis://[user:password@]host:port/db (rediss:// for TLS) for replicas that share topics, history and cursors")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":8080", "listen address for HTTP: SSE, REST, /metrics, /healthz")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":9090", "listen address for gRPC")
 	fs.StringVar(&cfg.InternalAddr, "internal-addr", "", "listen address, plain HTTP, for /metrics, /healthz, /readyz and the web console (with the API it uses), which then leave --http-addr (empty: they stay there)")
@@ -146,8 +152,41 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("--max-stream-age-jitter (%v) must be less than --max-stream-age (%v)", c.MaxStreamAgeJitter, c.MaxStreamAge)
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return fmt.Errorf("--tls-cert and --tls-key go together")
+	case c.Broker != "memory" && !strings.HasPrefix(c.Broker, "redis://") && !strings.HasPrefix(c.Broker, "rediss://"):
+		return fmt.Errorf("--broker must be memory, redis://... or rediss://..., not %q", c.Broker)
 	}
 	return nil
+}
+
+// openBroker opens the broker of --broker: the in-memory hub, or the
+// Redis broker on the server of a redis:// or rediss:// URL, with the
+// same history, queue and idempotency settings.
+func (c serveConfig) openBroker(ctx context.Context) (broker, error) {
+	hub := c.hubConfig()
+	if c.Broker == "memory" {
+		return memory.New(hub)
+	}
+	return redis.New(ctx, redis.Config{
+		URL:               c.Broker,
+		HistorySize:       hub.HistorySize,
+		HistoryTTL:        hub.HistoryTTL,
+		QueueSize:         hub.QueueSize,
+		IdempotencyWindow: hub.IdempotencyWindow,
+	})
+}
+
+// brokerName is --broker for the log, without its password.
+func (c serveConfig) brokerName() string {
+	if u, err := url.Parse(c.Broker); err == nil && u.Scheme != "" {
+		return u.Redacted()
+	}
+	return c.Broker
+}
+
+// broker is a pubsub.Broker that the node closes at the end.
+type broker interface {
+	pubsub.Broker
+	Close() error
 }
 
 // hubConfig maps the flags onto the in-memory hub's configuration.

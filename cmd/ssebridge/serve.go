@@ -24,7 +24,7 @@ import (
 	"github.com/ssebridge/ssebridge/console"
 	"github.com/ssebridge/ssebridge/internal/metrics"
 	"github.com/ssebridge/ssebridge/internal/streamlimit"
-	"github.com/ssebridge/ssebridge/pubsub/memory"
+	"github.com/ssebridge/ssebridge/pubsub"
 	"github.com/ssebridge/ssebridge/rpcsse"
 	"github.com/ssebridge/ssebridge/server"
 	"github.com/ssebridge/ssebridge/sse"
@@ -81,7 +81,7 @@ type node struct {
 	cfg serveConfig
 	log *slog.Logger
 
-	hub     *memory.Hub
+	broker  broker
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
 	svc     *server.Service
@@ -126,11 +126,11 @@ func (n *node) close() {
 // limits, and over them the gRPC service, the SSE bridge and the console.
 func (n *node) services() error {
 	cfg := n.cfg
-	hub, err := memory.New(cfg.hubConfig())
+	hub, err := cfg.openBroker(context.Background())
 	if err != nil {
-		return fmt.Errorf("starting the hub: %w", err)
+		return fmt.Errorf("starting the broker (--broker): %w", err)
 	}
-	n.hub = hub
+	n.broker = hub
 	n.closers = append(n.closers, func() { hub.Close() })
 
 	n.reg = prometheus.NewRegistry()
@@ -176,7 +176,7 @@ func (n *node) services() error {
 }
 
 // serviceConfig is the gRPC service's configuration.
-func (c serveConfig) serviceConfig(hub *memory.Hub, authn *auth.Authenticator, streams *streamlimit.Limiter, m *metrics.Metrics, log *slog.Logger) server.Config {
+func (c serveConfig) serviceConfig(hub pubsub.Broker, authn *auth.Authenticator, streams *streamlimit.Limiter, m *metrics.Metrics, log *slog.Logger) server.Config {
 	return server.Config{
 		Broker:             hub,
 		MaxDataBytes:       c.MaxDataBytes,
@@ -204,7 +204,7 @@ func (c serveConfig) sseRetry() time.Duration {
 	return c.Retry
 }
 
-func (c serveConfig) bridgeConfig(hub *memory.Hub, authn *auth.Authenticator, streams *streamlimit.Limiter, m *metrics.Metrics, log *slog.Logger) bridge.Config {
+func (c serveConfig) bridgeConfig(hub pubsub.Broker, authn *auth.Authenticator, streams *streamlimit.Limiter, m *metrics.Metrics, log *slog.Logger) bridge.Config {
 	return bridge.Config{
 		Broker:             hub,
 		Heartbeat:          c.Heartbeat,
@@ -413,7 +413,7 @@ func (n *node) start(ln listeners) <-chan error {
 	}
 	n.log.Info("ssebridge serving",
 		"http", ln.http.Addr().String(), "grpc", ln.grpc.Addr().String(), "internal", internalAddr,
-		"tls", n.tls != nil, "broker", "memory",
+		"tls", n.tls != nil, "broker", n.cfg.brokerName(),
 		"history_size", n.cfg.HistorySize, "history_ttl", n.cfg.HistoryTTL, "queue_size", n.cfg.QueueSize)
 	errc := make(chan error, 3)
 	serve := func(what string, run func() error) {
