@@ -1,14 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"syscall"
 	"testing"
 	"time"
@@ -26,51 +21,8 @@ import (
 // SSE stream and a gRPC stream, sends SIGTERM and checks that both streams
 // end the way clients reconnect from, and that the process exits 0.
 func TestProcessGracefulShutdown(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "ssebridge")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
-
-	cmd := exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--log-format", "text", "--dev")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-
-	// The log line that announces the listeners names their addresses.
-	addrs := make(chan [2]string, 1)
-	logs := &syncBuffer{}
-	go func() {
-		serving := regexp.MustCompile(`msg="ssebridge serving" http=(\S+) grpc=(\S+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs.Write(append(sc.Bytes(), '\n'))
-			if m := serving.FindStringSubmatch(sc.Text()); m != nil {
-				addrs <- [2]string{m[1], m[2]}
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	var httpAddr, grpcAddr string
-	select {
-	case a := <-addrs:
-		httpAddr, grpcAddr = a[0], a[1]
-	case err := <-exited:
-		exited <- err
-		t.Fatalf("ssebridge exited early: %v\n%s", err, logs)
-	case <-time.After(waitTimeout):
-		t.Fatalf("ssebridge did not announce its listeners:\n%s", logs)
-	}
+	proc := startProcess(t, buildBinary(t), "serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--log-format", "text", "--dev")
+	cmd, httpAddr, grpcAddr, exited, logs := proc.cmd, proc.httpAddr, proc.grpcAddr, proc.exited, proc.logs
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
