@@ -23,6 +23,8 @@ func RunShared(t *testing.T, newReplicas NewReplicas) {
 		{"ResumeOnAnotherReplica", testResumeOnAnotherReplica},
 		{"FreshCursorIsKnownEverywhere", testFreshCursorKnown},
 		{"ConcurrentPublishersOneOrder", testConcurrentPublishers},
+		{"IdempotencyAcrossReplicas", testIdempotencyAcrossReplicas},
+		{"OneEventPerReplica", testOneEventPerReplica},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newReplicas) })
@@ -123,5 +125,40 @@ func testConcurrentPublishers(t *testing.T, newReplicas NewReplicas) {
 				t.Fatalf("replica %d: event %d is %s, replica 0 had %s", i, k, order[k], first[k])
 			}
 		}
+	}
+}
+
+// testIdempotencyAcrossReplicas: a publish repeated on another replica
+// with the same idempotency key publishes nothing and returns the first
+// receipt.
+func testIdempotencyAcrossReplicas(t *testing.T, newReplicas NewReplicas) {
+	rs := newReplicas(t, Options{HistorySize: 100}, 2)
+	s := subscribe(t, rs[1], "", "a")
+	m := pubsub.Message{Topic: "a", Data: "once", IdempotencyKey: "k1"}
+	first, err := rs[0].Publish(t.Context(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := rs[1].Publish(t.Context(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Duplicate || again.ID != first.ID || again.Sequence != first.Sequence {
+		t.Fatalf("the repeat on another replica: %+v, want a duplicate of %+v", again, first)
+	}
+	wantData(t, receive(t, s, 1), "once")
+	expectNothing(t, rs[0], s, "a")
+}
+
+// testOneEventPerReplica: the subscribers of one replica share one Event
+// per event (so each wire form is encoded once per replica), live and
+// replayed alike.
+func testOneEventPerReplica(t *testing.T, newReplicas NewReplicas) {
+	rs := newReplicas(t, Options{HistorySize: 100}, 2)
+	s1, s2 := subscribe(t, rs[1], "", "a"), subscribe(t, rs[1], "", "a")
+	publish(t, rs[0], "a", "", "x")
+	e1, e2 := receive(t, s1, 1)[0], receive(t, s2, 1)[0]
+	if e1 != e2 {
+		t.Fatalf("two subscribers of one replica got two Event values for one event")
 	}
 }
