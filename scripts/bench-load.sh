@@ -11,6 +11,11 @@
 #   latency-100 fanout-1000 fanout-1000-max fanout-10000 idle-15000
 #   publish-unary publish-unary-100 publish-stream publish-stream-100
 #
+# BENCH_BROKER=redis runs each scenario on the Redis broker: a fresh
+# redis-server per scenario (AOF, appendfsync everysec, in a temporary
+# directory, on 127.0.0.1:$BENCH_REDIS_PORT, default 16379), whose CPU time
+# is printed after the scenario. The default is the memory broker.
+#
 # The machine should be otherwise idle: every figure is recorded with the
 # 1-minute load average at its start. BENCH_SETTLE=SECONDS waits before
 # each scenario, at most that long, until that load average is below
@@ -32,7 +37,7 @@ for f in "$SERVER" "$TOOL"; do
 	[ -x "$f" ] || { echo "bench-load.sh: $f is missing: run make build first" >&2; exit 1; }
 done
 
-all=(latency-100 fanout-1000 fanout-1000-max fanout-10000 idle-15000
+all=(latency-100 fanout-1000 fanout-1000-200 fanout-1000-max fanout-10000 idle-15000
 	publish-unary publish-unary-100 publish-stream publish-stream-100)
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=("${all[@]}")
@@ -47,12 +52,50 @@ settle() {
 	done
 }
 
+BROKER=${BENCH_BROKER:-memory}
+REDIS_PORT=${BENCH_REDIS_PORT:-16379}
+case $BROKER in
+memory) ;;
+redis) bash scripts/require-debian-packages.sh redis-server ;;
+*) echo "bench-load.sh: BENCH_BROKER must be memory or redis, not $BROKER" >&2; exit 2 ;;
+esac
+
 server_pid=
+redis_pid=
+redis_dir=
 stop_server() {
 	if [ -n "$server_pid" ]; then
 		kill "$server_pid" 2>/dev/null || true
 		wait "$server_pid" 2>/dev/null || true
 		server_pid=
+	fi
+	stop_redis
+}
+
+# start_redis: a fresh redis-server for one scenario.
+start_redis() {
+	redis_dir=$(mktemp -d)
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$redis_dir" --save '' \
+		--appendonly yes --appendfsync everysec --daemonize no >"$redis_dir/log" 2>&1 &
+	redis_pid=$!
+	for _ in $(seq 100); do
+		grep -q "Ready to accept connections" "$redis_dir/log" && return 0
+		sleep 0.1
+	done
+	echo "redis-server did not start; see $redis_dir/log" >&2
+	exit 1
+}
+
+# stop_redis prints the redis-server's CPU time and stops it.
+stop_redis() {
+	if [ -n "$redis_pid" ]; then
+		local ticks
+		ticks=$(awk '{ print $14 + $15 }' "/proc/$redis_pid/stat" 2>/dev/null || echo 0)
+		echo "redis-server CPU: $(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }') s"
+		kill "$redis_pid" 2>/dev/null || true
+		wait "$redis_pid" 2>/dev/null || true
+		rm -rf "$redis_dir"
+		redis_pid=
 	fi
 }
 trap stop_server EXIT
@@ -61,7 +104,12 @@ trap stop_server EXIT
 # connections, topics or garbage of an earlier one.
 start_server() {
 	stop_server
-	"$SERVER" serve --dev --max-streams-per-client 0 --log-level warn \
+	local broker=(--broker memory)
+	if [ "$BROKER" = redis ]; then
+		start_redis
+		broker=(--broker "redis://127.0.0.1:$REDIS_PORT/0")
+	fi
+	"$SERVER" serve --dev --max-streams-per-client 0 --log-level warn "${broker[@]}" \
 		--http-addr "$HTTP_ADDR" --grpc-addr "$GRPC_ADDR" "$@" 2>>"$LOG" &
 	server_pid=$!
 	local host=${HTTP_ADDR%:*} port=${HTTP_ADDR##*:}
@@ -100,6 +148,9 @@ for s in "${scenarios[@]}"; do
 	fanout-1000)
 		start_server
 		bench "$s" --subscribers 1000 --rate 1000 --duration 20s "${FANOUT_PUBLISH[@]}" ;;
+	fanout-1000-200)
+		start_server
+		bench "$s" --subscribers 1000 --rate 200 --duration 20s "${FANOUT_PUBLISH[@]}" ;;
 	fanout-1000-max)
 		start_server
 		bench "$s" --subscribers 1000 --rate 0 --duration 15s "${FANOUT_PUBLISH[@]}" ;;
