@@ -52,6 +52,16 @@ type Subscription interface {
 	Close() error
 }
 
+// BatchPublisher is an optional capability of a Broker whose publishes
+// cost a round trip to a store: it publishes several messages at once, in
+// order, in one round trip. Find it by a type assertion; without it,
+// publish one by one.
+type BatchPublisher interface {
+	// PublishBatch publishes ms in order, each as Publish would, and
+	// returns a receipt or an error for each, at the same index.
+	PublishBatch(ctx context.Context, ms []Message) ([]Receipt, []error)
+}
+
 // Health is an optional capability of a Broker whose delivery depends on a
 // store outside the process (a Redis, a disk): it tells whether the broker
 // can store and deliver events now, so that readiness checks move new

@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,9 +35,11 @@ type Server struct {
 	// across restarts.
 	Addr string
 
-	t     testing.TB
-	dir   string
-	extra []string
+	t    testing.TB
+	dir  string
+	args []string // of redis-server, without the port
+	// ready is the log line that says the server serves.
+	ready string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -60,13 +64,42 @@ func Start(t testing.TB, extra ...string) *Server {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server not found (Debian package redis-server; make test installs it): %v", err)
 	}
-	s := &Server{t: t, dir: t.TempDir(), extra: extra, Addr: freeAddr(t)}
+	s := &Server{t: t, dir: t.TempDir(), Addr: freeAddr(t), ready: "Ready to accept connections"}
+	s.args = append([]string{
+		"--bind", "127.0.0.1", "--dir", s.dir,
+		"--appendonly", "yes", "--appendfsync", "always", "--save", "",
+		"--protected-mode", "no", "--daemonize", "no", "--loglevel", "notice",
+	}, extra...)
 	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Kill() })
 	return s
 }
+
+// StartSentinel starts a Redis Sentinel for t that monitors master under
+// the name "main" (a quorum of one), and stops it when t ends. Its URL
+// names the sentinel and the master set, as the --broker flag takes it.
+func StartSentinel(t testing.TB, master *Server) *Server {
+	t.Helper()
+	s := &Server{t: t, dir: t.TempDir(), Addr: freeAddr(t), ready: "+monitor master"}
+	host, port, _ := net.SplitHostPort(master.Addr)
+	conf := filepath.Join(s.dir, "sentinel.conf")
+	text := fmt.Sprintf("sentinel monitor main %s %s 1\nsentinel down-after-milliseconds main 1000\n", host, port)
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.args = []string{conf, "--sentinel", "--bind", "127.0.0.1", "--dir", s.dir, "--protected-mode", "no", "--daemonize", "no"}
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Kill() })
+	return s
+}
+
+// SentinelURL is the address of a sentinel (StartSentinel) as the
+// --broker flag takes it: the sentinel's address and the master set.
+func (s *Server) SentinelURL() string { return "redis://" + s.Addr + "/0?master_set=main" }
 
 // URL is the server's address as the --broker flag takes it.
 func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
@@ -81,16 +114,11 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// start runs the server and waits until it accepts connections, which it
-// says on its standard output.
+// start runs the server and waits until it serves, which it says on its
+// standard output (s.ready).
 func (s *Server) start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
-	args := []string{
-		"--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
-		"--appendonly", "yes", "--appendfsync", "always", "--save", "",
-		"--protected-mode", "no", "--daemonize", "no", "--loglevel", "notice",
-	}
-	cmd := exec.Command("redis-server", append(args, s.extra...)...)
+	cmd := exec.Command("redis-server", append(append([]string{}, s.args...), "--port", port)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -109,7 +137,7 @@ func (s *Server) start() error {
 			s.mu.Lock()
 			s.log.WriteString(sc.Text() + "\n")
 			s.mu.Unlock()
-			if !signalled && strings.Contains(sc.Text(), "Ready to accept connections") {
+			if !signalled && strings.Contains(sc.Text(), s.ready) {
 				signalled = true
 				close(ready)
 			}

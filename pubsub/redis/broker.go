@@ -40,8 +40,9 @@ type Broker struct {
 }
 
 var (
-	_ pubsub.Broker = (*Broker)(nil)
-	_ pubsub.Health = (*Broker)(nil)
+	_ pubsub.Broker         = (*Broker)(nil)
+	_ pubsub.Health         = (*Broker)(nil)
+	_ pubsub.BatchPublisher = (*Broker)(nil)
 )
 
 // topic is a topic this replica has subscribers of.
@@ -165,23 +166,57 @@ func (b *Broker) Close() error {
 // reached (nothing was stored, unless the failure came after Redis ran
 // the script: retry with the same idempotency key).
 func (b *Broker) Publish(ctx context.Context, m pubsub.Message) (pubsub.Receipt, error) {
-	if err := pubsub.ValidateMessage(m); err != nil {
-		return pubsub.Receipt{}, err
-	}
+	rs, errs := b.PublishBatch(ctx, []pubsub.Message{m})
+	return rs[0], errs[0]
+}
+
+// PublishBatch implements pubsub.BatchPublisher: the valid messages of ms
+// go to Redis in one pipelined round trip, where the script runs for
+// each in order.
+func (b *Broker) PublishBatch(ctx context.Context, ms []pubsub.Message) ([]pubsub.Receipt, []error) {
+	receipts, errs := make([]pubsub.Receipt, len(ms)), make([]error, len(ms))
 	if err := b.usable(ctx); err != nil {
-		return pubsub.Receipt{}, err
+		for i := range errs {
+			errs[i] = err
+		}
+		return receipts, errs
 	}
-	now := b.cfg.Now()
-	k := b.keys
+	now := strconv.FormatInt(b.cfg.Now().UnixNano(), 10)
+	execs := make([]rueidis.LuaExec, 0, len(ms))
+	at := make([]int, 0, len(ms)) // index in ms of each exec
+	for i, m := range ms {
+		if errs[i] = pubsub.ValidateMessage(m); errs[i] == nil {
+			execs = append(execs, b.publishExec(m, now))
+			at = append(at, i)
+		}
+	}
+	if len(execs) == 0 {
+		return receipts, errs
+	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.DialTimeout)
 	defer cancel()
-	res := publishScript.Exec(ctx, b.client,
-		[]string{k.meta(), k.topic(m.Topic), k.stream(m.Topic), k.idem(m.Topic, m.IdempotencyKey), k.topics()},
-		[]string{
-			m.Topic, m.Type, m.Data, strconv.FormatInt(now.UnixNano(), 10),
+	for k, res := range publishScript.ExecMulti(ctx, b.client, execs...) {
+		receipts[at[k]], errs[at[k]] = b.receipt(res)
+	}
+	return receipts, errs
+}
+
+// publishExec is one run of publishScript for m at time now (Unix ns).
+func (b *Broker) publishExec(m pubsub.Message, now string) rueidis.LuaExec {
+	k := b.keys
+	return rueidis.LuaExec{
+		Keys: []string{k.meta(), k.topic(m.Topic), k.stream(m.Topic), k.idem(m.Topic, m.IdempotencyKey), k.topics()},
+		Args: []string{
+			m.Topic, m.Type, m.Data, now,
 			strconv.Itoa(b.cfg.HistorySize), strconv.FormatInt(b.cfg.IdempotencyWindow.Milliseconds(), 10),
 			strconv.FormatUint(newEpoch(), 10), k.channel(), m.IdempotencyKey,
-		})
+		},
+	}
+}
+
+// receipt reads publishScript's reply {epoch, "position sequence time",
+// duplicate}.
+func (b *Broker) receipt(res rueidis.RedisResult) (pubsub.Receipt, error) {
 	vals, err := res.ToArray()
 	if err != nil {
 		return pubsub.Receipt{}, b.storeError("publish", err)

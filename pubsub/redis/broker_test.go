@@ -56,3 +56,23 @@ func TestShared(t *testing.T) {
 		return rs
 	})
 }
+
+// TestThroughSentinel: a URL naming a Sentinel and a master set reaches
+// the master the Sentinel monitors.
+func TestThroughSentinel(t *testing.T) {
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, master)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	b, err := redis.New(ctx, redis.Config{URL: sentinel.SentinelURL(), Prefix: "sentinel"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Publish(ctx, pubsub.Message{Topic: "a", Data: "via sentinel"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := master.Do(ctx, "XLEN", "{sentinel}:ts:a"); err != nil || n != ":1" {
+		t.Fatalf("the master's stream: %q, %v; want one entry", n, err)
+	}
+}
