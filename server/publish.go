@@ -44,37 +44,77 @@ func (s *Service) Publish(ctx context.Context, req *ssebridgev1.PublishRequest) 
 	return toPublishResponse(r), nil
 }
 
-// publish is Publish with domain errors, shared by Publish and
-// PublishStream: it publishes req if grant allows it.
+// publish is Publish with domain errors: it publishes req if grant allows
+// it.
 func (s *Service) publish(ctx context.Context, grant *auth.Grant, req *ssebridgev1.PublishRequest) (pubsub.Receipt, error) {
-	m := toMessage(req)
+	rs, errs := s.publishBatch(ctx, grant, []*ssebridgev1.PublishRequest{req})
+	return rs[0], errs[0]
+}
+
+// publishBatch publishes the requests that grant allows, in order, with
+// one call of a broker that is a pubsub.BatchPublisher (else one Publish
+// each), and returns a receipt or an error for each request.
+func (s *Service) publishBatch(ctx context.Context, grant *auth.Grant, reqs []*ssebridgev1.PublishRequest) ([]pubsub.Receipt, []error) {
+	receipts, errs := make([]pubsub.Receipt, len(reqs)), make([]error, len(reqs))
+	ms := make([]pubsub.Message, 0, len(reqs))
+	at := make([]int, 0, len(reqs)) // index in reqs of each message
+	for i, req := range reqs {
+		m := toMessage(req)
+		if errs[i] = s.admitPublish(grant, m); errs[i] == nil {
+			ms, at = append(ms, m), append(at, i)
+		}
+	}
+	if len(ms) == 0 {
+		return receipts, errs
+	}
+	start := time.Now()
+	rs, berrs := publishTo(ctx, s.broker, ms)
+	// Each event of a batch is observed with its share of the batch's
+	// time, so the histogram counts events.
+	each := time.Since(start).Seconds() / float64(len(ms))
+	for k, i := range at {
+		s.metrics.PublishDuration.Observe(each)
+		receipts[i], errs[i] = rs[k], berrs[k]
+		if berrs[k] == nil && !rs[k].Duplicate {
+			s.published[transportOf(ctx)].Inc()
+		}
+	}
+	return receipts, errs
+}
+
+// publishTo publishes ms to b in order: in one call when b is a
+// pubsub.BatchPublisher.
+func publishTo(ctx context.Context, b pubsub.Broker, ms []pubsub.Message) ([]pubsub.Receipt, []error) {
+	if bp, ok := b.(pubsub.BatchPublisher); ok && len(ms) > 1 {
+		return bp.PublishBatch(ctx, ms)
+	}
+	rs, errs := make([]pubsub.Receipt, len(ms)), make([]error, len(ms))
+	for i, m := range ms {
+		rs[i], errs[i] = b.Publish(ctx, m)
+	}
+	return rs, errs
+}
+
+// admitPublish checks m and whether grant may publish it now.
+func (s *Service) admitPublish(grant *auth.Grant, m pubsub.Message) error {
 	if err := pubsub.ValidateMessage(m); err != nil {
-		return pubsub.Receipt{}, err
+		return err
 	}
 	if !grant.Expires.IsZero() && time.Now().After(grant.Expires) {
-		return pubsub.Receipt{}, fmt.Errorf("%w: the credential expired at %v", auth.ErrInvalidToken, grant.Expires)
+		return fmt.Errorf("%w: the credential expired at %v", auth.ErrInvalidToken, grant.Expires)
 	}
 	if err := checkPublish(grant, m.Topic); err != nil {
-		return pubsub.Receipt{}, err
+		return err
 	}
 	if s.limiter != nil {
 		if ok, wait := s.limiter.allow(grant.Subject, time.Now()); !ok {
-			return pubsub.Receipt{}, &rateLimitedError{retryAfter: wait}
+			return &rateLimitedError{retryAfter: wait}
 		}
 	}
 	if len(m.Data) > s.maxData {
-		return pubsub.Receipt{}, dataTooLarge(len(m.Data), s.maxData)
+		return dataTooLarge(len(m.Data), s.maxData)
 	}
-	start := time.Now()
-	r, err := s.broker.Publish(ctx, m)
-	if err != nil {
-		return pubsub.Receipt{}, err
-	}
-	s.metrics.PublishDuration.Observe(time.Since(start).Seconds())
-	if !r.Duplicate {
-		s.published[transportOf(ctx)].Inc()
-	}
-	return r, nil
+	return nil
 }
 
 // PublishStream publishes the events of a bidirectional stream in the order
@@ -143,33 +183,93 @@ func (s *Service) PublishStream(stream grpc.BidiStreamingServer[ssebridgev1.Publ
 	}
 }
 
-// receiveAndPublish is PublishStream's receiving goroutine. It returns when
-// Recv fails (io.EOF once the client closed its side), storing the error in
-// *recvErr and closing acks, or when stop is closed.
+// maxPublishBatch bounds the events of a PublishStream call published
+// with one broker call: those received while the previous batch was being
+// published.
+const maxPublishBatch = 256
+
+// receiveAndPublish is PublishStream's publishing goroutine. A goroutine
+// of its own receives; this one publishes what has arrived, as one batch
+// (pubsub.BatchPublisher), and queues the acknowledgements in order. It
+// returns when Recv fails (io.EOF once the client closed its side),
+// storing the error in *recvErr and closing acks, or when stop is closed.
 func (s *Service) receiveAndPublish(
 	stream grpc.BidiStreamingServer[ssebridgev1.PublishStreamRequest, ssebridgev1.PublishStreamResponse],
 	grant *auth.Grant, acks chan<- *ssebridgev1.PublishAck, stop <-chan struct{}, recvErr *error,
 ) {
 	ctx := stream.Context()
-	for index := uint64(0); ; index++ {
-		req, err := stream.Recv()
-		if err != nil {
+	reqs := make(chan *ssebridgev1.PublishRequest, maxPublishBatch)
+	var err error // Recv's, written before reqs is closed
+	go func() {
+		defer close(reqs)
+		for {
+			var req *ssebridgev1.PublishStreamRequest
+			if req, err = stream.Recv(); err != nil {
+				return
+			}
+			select {
+			case reqs <- req.GetEvent():
+			case <-stop:
+				return
+			}
+		}
+	}()
+	var index uint64
+	for {
+		batch, open := takeRequests(reqs)
+		if len(batch) > 0 && !s.acknowledge(ctx, grant, batch, &index, acks, stop) {
+			return
+		}
+		if !open {
 			*recvErr = err
 			close(acks)
 			return
 		}
-		var ack *ssebridgev1.PublishAck
-		if r, err := s.publish(ctx, grant, req.GetEvent()); err != nil {
-			ack = &ssebridgev1.PublishAck{Index: index, Error: s.status("PublishStream", err).Proto()}
-		} else {
-			ack = toPublishAck(index, r)
+	}
+}
+
+// takeRequests waits for a request on reqs, then takes those waiting
+// behind it, up to maxPublishBatch. open is false once reqs is closed and
+// empty.
+func takeRequests(reqs <-chan *ssebridgev1.PublishRequest) (batch []*ssebridgev1.PublishRequest, open bool) {
+	req, open := <-reqs
+	if !open {
+		return nil, false
+	}
+	batch = append(batch, req)
+	for len(batch) < maxPublishBatch {
+		select {
+		case req, open := <-reqs:
+			if !open {
+				return batch, false
+			}
+			batch = append(batch, req)
+		default:
+			return batch, true
 		}
+	}
+	return batch, true
+}
+
+// acknowledge publishes batch and queues an acknowledgement for each
+// request, numbered from *index on. It returns false when stop closed
+// first.
+func (s *Service) acknowledge(ctx context.Context, grant *auth.Grant, batch []*ssebridgev1.PublishRequest,
+	index *uint64, acks chan<- *ssebridgev1.PublishAck, stop <-chan struct{}) bool {
+	receipts, errs := s.publishBatch(ctx, grant, batch)
+	for i := range batch {
+		ack := toPublishAck(*index, receipts[i])
+		if errs[i] != nil {
+			ack = &ssebridgev1.PublishAck{Index: *index, Error: s.status("PublishStream", errs[i]).Proto()}
+		}
+		*index++
 		select {
 		case acks <- ack:
 		case <-stop:
-			return
+			return false
 		}
 	}
+	return true
 }
 
 // takeReady appends the acknowledgements waiting in acks to batch, up to
