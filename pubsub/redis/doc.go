@@ -8,9 +8,10 @@
 // 1; an event's cursor is (epoch, position), as the memory broker's. One
 // Lua script checks the idempotency key, increments the head and the
 // topic's sequence, appends the event to its topic's stream with the
-// position as entry ID (so the stream trims itself by count with the
-// position of the newest dropped entry kept as the topic's floor), and
-// publishes it on one Pub/Sub channel; Redis runs scripts one at a time,
+// position as entry ID and the topic's previous position as a field (the
+// stream trims itself by count, and the first entry left tells the
+// topic's floor, the newest position it dropped), and publishes it on one
+// Pub/Sub channel; Redis runs scripts one at a time,
 // so positions, streams and the channel agree on one order. All keys
 // carry one hash tag ({prefix}), so they live in one slot.
 //

@@ -3,6 +3,7 @@ package redis
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -60,11 +61,12 @@ func (b *Broker) readHistory(ctx context.Context, names []string, after, to uint
 		end = strconv.FormatUint(to, 10) + "-0"
 	}
 	start := "(" + strconv.FormatUint(after, 10) + "-0"
-	cmds := make(rueidis.Commands, 0, 3+2*len(names))
+	cmds := make(rueidis.Commands, 0, 3+3*len(names))
 	cmds = append(cmds, c.B().Multi().Build(), c.B().Hmget().Key(b.keys.meta()).Field("epoch", "head").Build())
 	for _, name := range names {
 		cmds = append(cmds,
-			c.B().Hget().Key(b.keys.topic(name)).Field("floor").Build(),
+			c.B().Hget().Key(b.keys.topic(name)).Field("last").Build(),
+			c.B().Xrange().Key(b.keys.stream(name)).Start("-").End("+").Count(1).Build(),
 			c.B().Xrange().Key(b.keys.stream(name)).Start(start).End(end).Build())
 	}
 	cmds = append(cmds, c.B().Exec().Build())
@@ -73,7 +75,7 @@ func (b *Broker) readHistory(ctx context.Context, names []string, after, to uint
 	if err != nil {
 		return snapshot{}, b.storeError("reading history", err)
 	}
-	if len(replies) != 1+2*len(names) {
+	if len(replies) != 1+3*len(names) {
 		return snapshot{}, fmt.Errorf("redis: reading history: %d replies for %d topics", len(replies), len(names))
 	}
 	var s snapshot
@@ -82,11 +84,18 @@ func (b *Broker) readHistory(ctx context.Context, names []string, after, to uint
 		s.head, _ = meta[1].AsUint64()
 	}
 	for i, name := range names {
-		th := topicHistory{name: name}
-		th.floor, _ = replies[1+2*i].AsUint64() // nil: nothing dropped
-		entries, err := replies[2+2*i].AsXRange()
-		if err != nil {
+		r := replies[1+3*i:]
+		last, _ := r[0].AsUint64() // nil: no event yet
+		first, err1 := r[1].AsXRange()
+		entries, err2 := r[2].AsXRange()
+		if err := errors.Join(err1, err2); err != nil {
 			return snapshot{}, b.storeError("reading history", err)
+		}
+		th := topicHistory{name: name, floor: last} // no entry: all dropped
+		if len(first) == 1 {
+			if th.floor, err = strconv.ParseUint(first[0].FieldValues["p"], 10, 64); err != nil {
+				return snapshot{}, fmt.Errorf("redis: malformed stream entry %s of topic %q", first[0].ID, name)
+			}
 		}
 		for _, e := range entries {
 			pe, err := entryEvent(name, e)

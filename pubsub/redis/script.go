@@ -4,7 +4,11 @@ import "github.com/redis/rueidis"
 
 // publishScript appends one event to the log: the only writer of the
 // head, the streams and the channel, so Redis's one-at-a-time execution
-// of scripts orders them all.
+// of scripts orders them all. Each stream entry keeps, in field p, the
+// position of the topic's event before it: the floor of a topic (the
+// position of the newest event it dropped) is the p of its first entry,
+// or its last position once it retains none, so trimming by MAXLEN keeps
+// it without another command.
 //
 // KEYS: 1 meta hash (epoch, head), 2 topic hash (seq, floor), 3 topic
 // stream, 4 idempotency key (unused without one), 5 the set of topic names.
@@ -27,21 +31,15 @@ if ARGV[9] ~= '' then
 end
 local pos = redis.call('HINCRBY', KEYS[1], 'head', 1)
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
-local limit = tonumber(ARGV[5])
-if limit <= 0 then
-	redis.call('HSET', KEYS[2], 'floor', pos)
-else
-	local n = redis.call('XLEN', KEYS[3])
-	if n >= limit then
-		local old = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', n - limit + 1)
-		local dropped = tonumber(string.match(old[#old][1], '^(%d+)'))
-		redis.call('XTRIM', KEYS[3], 'MINID', (dropped + 1) .. '-0')
-		redis.call('HSET', KEYS[2], 'floor', dropped)
-	end
-	redis.call('XADD', KEYS[3], pos .. '-0', 'y', ARGV[2], 'd', ARGV[3], 's', seq, 't', ARGV[4])
-end
+local prev = redis.call('HGET', KEYS[2], 'last') or '0'
 redis.call('HSET', KEYS[2], 'last', pos)
-redis.call('SADD', KEYS[5], ARGV[1])
+if seq == 1 then
+	redis.call('SADD', KEYS[5], ARGV[1])
+end
+local limit = tonumber(ARGV[5])
+if limit > 0 then
+	redis.call('XADD', KEYS[3], 'MAXLEN', limit, pos .. '-0', 'y', ARGV[2], 'd', ARGV[3], 's', seq, 't', ARGV[4], 'p', prev)
+end
 local receipt = pos .. ' ' .. seq .. ' ' .. ARGV[4]
 if ARGV[9] ~= '' then
 	redis.call('SET', KEYS[4], receipt, 'PX', ARGV[6])
@@ -50,15 +48,15 @@ redis.call('PUBLISH', ARGV[8], epoch .. '\n' .. receipt .. '\n' .. ARGV[1] .. '\
 return {epoch, receipt, 0}
 `)
 
-// trimAgeScript drops the events of one topic stream older than a time,
-// and raises the topic's floor to the newest dropped.
+// trimAgeScript drops the events of one topic stream older than a time
+// (the floor follows, from the first entry left).
 //
-// KEYS: 1 topic hash, 2 topic stream. ARGV: 1 cutoff (Unix ns).
+// KEYS: 1 topic stream. ARGV: 1 cutoff (Unix ns).
 // It returns the number of events dropped.
 var trimAgeScript = rueidis.NewLuaScript(`
 local dropped = 0
 while true do
-	local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 64)
+	local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 64)
 	if #first == 0 then break end
 	local last
 	for _, e in ipairs(first) do
@@ -73,8 +71,7 @@ while true do
 	end
 	if not last then break end
 	local pos = tonumber(string.match(last, '^(%d+)'))
-	redis.call('XTRIM', KEYS[2], 'MINID', (pos + 1) .. '-0')
-	redis.call('HSET', KEYS[1], 'floor', pos)
+	redis.call('XTRIM', KEYS[1], 'MINID', (pos + 1) .. '-0')
 	if last ~= first[#first][1] then break end
 end
 return dropped

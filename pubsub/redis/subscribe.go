@@ -183,6 +183,6 @@ func (b *Broker) trimByAge() {
 	}
 	cutoff := strconv.FormatInt(b.cfg.Now().Add(-b.cfg.HistoryTTL).UnixNano(), 10)
 	for _, name := range names {
-		trimAgeScript.Exec(ctx, b.client, []string{b.keys.topic(name), b.keys.stream(name)}, []string{cutoff})
+		trimAgeScript.Exec(ctx, b.client, []string{b.keys.stream(name)}, []string{cutoff})
 	}
 }
