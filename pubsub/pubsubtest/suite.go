@@ -79,6 +79,13 @@ func subscribe(t *testing.T, b pubsub.Broker, cursor string, topics ...string) p
 }
 
 // receive waits until n events have been fetched from s and returns them.
+// Receive waits for n events of s and returns them, failing the test
+// after a while or when more than n arrive; for a broker's own tests.
+func Receive(t *testing.T, s pubsub.Subscription, n int) []*pubsub.Event {
+	t.Helper()
+	return receive(t, s, n)
+}
+
 func receive(t *testing.T, s pubsub.Subscription, n int) []*pubsub.Event {
 	t.Helper()
 	var got []*pubsub.Event

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -61,25 +62,17 @@ func (c *Config) applyDefaults() error {
 	if c.HistoryTTL < 0 || c.QueueSize < 0 || c.IdempotencyWindow < 0 || c.CheckInterval < 0 || c.DialTimeout < 0 {
 		return fmt.Errorf("redis: negative HistoryTTL, QueueSize, IdempotencyWindow, CheckInterval or DialTimeout")
 	}
-	c.Prefix = orDefault(c.Prefix, DefaultPrefix)
-	c.HistorySize = orDefault(c.HistorySize, DefaultHistorySize)
-	c.HistoryTTL = orDefault(c.HistoryTTL, DefaultHistoryTTL)
-	c.QueueSize = orDefault(c.QueueSize, DefaultQueueSize)
-	c.IdempotencyWindow = orDefault(c.IdempotencyWindow, DefaultIdempotencyWindow)
-	c.CheckInterval = orDefault(c.CheckInterval, DefaultCheckInterval)
-	c.DialTimeout = orDefault(c.DialTimeout, DefaultDialTimeout)
+	c.Prefix = cmp.Or(c.Prefix, DefaultPrefix)
+	c.HistorySize = cmp.Or(c.HistorySize, DefaultHistorySize)
+	c.HistoryTTL = cmp.Or(c.HistoryTTL, DefaultHistoryTTL)
+	c.QueueSize = cmp.Or(c.QueueSize, DefaultQueueSize)
+	c.IdempotencyWindow = cmp.Or(c.IdempotencyWindow, DefaultIdempotencyWindow)
+	c.CheckInterval = cmp.Or(c.CheckInterval, DefaultCheckInterval)
+	c.DialTimeout = cmp.Or(c.DialTimeout, DefaultDialTimeout)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	return nil
-}
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // keys names the Redis keys of one log. Every key starts with the hash tag

@@ -10,34 +10,12 @@ import (
 
 	"github.com/ssebridge/ssebridge/internal/redistest"
 	"github.com/ssebridge/ssebridge/pubsub"
+	"github.com/ssebridge/ssebridge/pubsub/pubsubtest"
 	"github.com/ssebridge/ssebridge/pubsub/redis"
 )
 
 // waitTimeout bounds every wait of these tests.
 const waitTimeout = 20 * time.Second
-
-// collect receives n events from s, failing after waitTimeout.
-func collect(t *testing.T, s pubsub.Subscription, n int) []*pubsub.Event {
-	t.Helper()
-	var got []*pubsub.Event
-	deadline := time.NewTimer(waitTimeout)
-	defer deadline.Stop()
-	for len(got) < n {
-		var err error
-		if got, err = s.Fetch(got); err != nil {
-			t.Fatalf("Fetch after %d of %d events: %v", len(got), n, err)
-		}
-		if len(got) >= n {
-			break
-		}
-		select {
-		case <-s.Ready():
-		case <-deadline.C:
-			t.Fatalf("received %d of %d events within %v", len(got), n, waitTimeout)
-		}
-	}
-	return got
-}
 
 // wantInOrder checks that got is data "0" .. "n-1" of one topic, each
 // once, in order, with nothing after.
@@ -73,6 +51,17 @@ func replicas(t *testing.T, srv *redistest.Server, n int) []*redis.Broker {
 	return rs
 }
 
+// subscribeLive subscribes to topic's live events, until the test ends.
+func subscribeLive(t *testing.T, b pubsub.Broker, topic string) pubsub.Subscription {
+	t.Helper()
+	s, err := b.Subscribe(t.Context(), []string{topic}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	t.Cleanup(cancel)
@@ -85,17 +74,13 @@ func ctxT(t *testing.T) context.Context {
 func TestPubSubConnectionKilled(t *testing.T) {
 	srv := redistest.Start(t)
 	rs := replicas(t, srv, 2)
-	s, err := rs[1].Subscribe(t.Context(), []string{"a"}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := subscribeLive(t, rs[1], "a")
 	publishN(t, rs[0], "a", 0, 500, 0)
 	if n, err := srv.Do(ctxT(t), "CLIENT", "KILL", "TYPE", "pubsub"); err != nil || n != ":2" {
 		t.Fatalf("CLIENT KILL TYPE pubsub = %q, %v; want :2 (one connection per replica)", n, err)
 	}
 	publishN(t, rs[0], "a", 500, 1000, 0)
-	wantInOrder(t, collect(t, s, 1000), 1000)
+	wantInOrder(t, pubsubtest.Receive(t, s, 1000), 1000)
 }
 
 // TestPubSubOutputBufferOverflow: events larger than the Pub/Sub output
@@ -105,11 +90,7 @@ func TestPubSubConnectionKilled(t *testing.T) {
 func TestPubSubOutputBufferOverflow(t *testing.T) {
 	srv := redistest.Start(t, "--client-output-buffer-limit", "pubsub 16kb 8kb 1")
 	rs := replicas(t, srv, 2)
-	s, err := rs[1].Subscribe(t.Context(), []string{"a"}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := subscribeLive(t, rs[1], "a")
 	big := strings.Repeat("y", 64<<10)
 	for i := range 400 {
 		if i%50 == 25 {
@@ -119,7 +100,7 @@ func TestPubSubOutputBufferOverflow(t *testing.T) {
 		}
 		publishN(t, rs[0], "a", i, i+1, 0)
 	}
-	wantInOrder(t, collect(t, s, 400), 400)
+	wantInOrder(t, pubsubtest.Receive(t, s, 400), 400)
 	if !strings.Contains(srv.Log(), "output buffer limits") {
 		t.Fatalf("Redis did not drop a Pub/Sub connection for its output buffer; its log:\n%s", srv.Log())
 	}
@@ -132,13 +113,9 @@ func TestPubSubOutputBufferOverflow(t *testing.T) {
 func TestRedisStopped(t *testing.T) {
 	srv := redistest.Start(t)
 	rs := replicas(t, srv, 2)
-	s, err := rs[1].Subscribe(t.Context(), []string{"a"}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := subscribeLive(t, rs[1], "a")
 	publishN(t, rs[0], "a", 0, 10, 0)
-	wantInOrder(t, collect(t, s, 10), 10)
+	wantInOrder(t, pubsubtest.Receive(t, s, 10), 10)
 
 	srv.Kill()
 	waitHealth(t, rs[1], false)
@@ -156,7 +133,7 @@ func TestRedisStopped(t *testing.T) {
 	waitHealth(t, rs[1], true)
 	waitHealth(t, rs[0], true)
 	publishN(t, rs[0], "a", 10, 20, 0)
-	got := collect(t, s, 10)
+	got := pubsubtest.Receive(t, s, 10)
 	for i, e := range got {
 		if e.Data != fmt.Sprint(10+i) {
 			t.Fatalf("after the restart, event %d is %q, want %d", i, e.Data, 10+i)
@@ -202,7 +179,7 @@ func TestDataLostMeansNewEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	got := collect(t, s, 2)
+	got := pubsubtest.Receive(t, s, 2)
 	if got[0].Gap == nil || got[0].Gap.Reason != pubsub.GapCursorUnknown || got[1].Data != "after" {
 		t.Fatalf("resume from a cursor of the lost log: %+v %+v, want a GapCursorUnknown notice then \"after\"", got[0], got[1])
 	}
