@@ -195,11 +195,7 @@ func (b *Broker) check() {
 	if b.closed {
 		return
 	}
-	b.followEpochLocked(epoch)
-	if head > b.last {
-		err = b.catchUpLocked(head)
-	}
-	b.health.setReadErr(err)
+	b.health.setReadErr(b.catchUpToLocked(epoch, head))
 }
 
 // catchUpLocked reads from the streams of the topics this replica has

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -32,10 +33,17 @@ func (b *Broker) Subscribe(ctx context.Context, topics []string, cursor string) 
 	q := fanout.NewQueue(&b.mu, b.cfg.QueueSize)
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.DialTimeout)
 	defer cancel()
-	// The topics exist from their first subscription, for every replica.
-	if err := b.client.Do(ctx, b.client.B().Sadd().Key(b.keys.topics()).Member(topics...).Build()).Error(); err != nil {
+	// The topics exist from their first subscription, for every replica;
+	// the head read with it is where a live-only subscription starts.
+	res := b.client.DoMulti(ctx,
+		b.client.B().Sadd().Key(b.keys.topics()).Member(topics...).Build(),
+		b.client.B().Hmget().Key(b.keys.meta()).Field("epoch", "head").Build())
+	meta, err := res[1].ToArray()
+	if err := errors.Join(res[0].Error(), err); err != nil || len(meta) != 2 {
 		return nil, b.storeError("subscribing", err)
 	}
+	epoch, _ := meta[0].AsUint64()
+	head, _ := meta[1].AsUint64()
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -45,9 +53,11 @@ func (b *Broker) Subscribe(ctx context.Context, topics []string, cursor string) 
 	var replay []*pubsub.Event
 	if cursor != "" {
 		replay, err = b.replayLocked(ctx, resume, topics)
-		if err != nil {
-			return nil, err
-		}
+	} else {
+		err = b.catchUpToLocked(epoch, head) // what came before is not delivered
+	}
+	if err != nil {
+		return nil, err
 	}
 	for _, name := range topics {
 		t, ok := b.topics[name]
@@ -71,11 +81,8 @@ func (b *Broker) replayLocked(ctx context.Context, resume fanout.Resume, topics 
 	if err != nil {
 		return nil, err
 	}
-	b.followEpochLocked(snap.epoch)
-	if snap.head > b.last {
-		if err := b.catchUpLocked(snap.head); err != nil {
-			return nil, err
-		}
+	if err := b.catchUpToLocked(snap.epoch, snap.head); err != nil {
+		return nil, err
 	}
 	floors := make([]fanout.TopicFloor, len(snap.topics))
 	for i, t := range snap.topics {
@@ -95,6 +102,16 @@ func (b *Broker) replayLocked(ctx context.Context, resume fanout.Resume, topics 
 		replay = append(replay, st.Gap)
 	}
 	return append(replay, snap.merged(snap.epoch)...), nil
+}
+
+// catchUpToLocked brings this replica's deliveries up to head of the log
+// of epoch, as read from Redis.
+func (b *Broker) catchUpToLocked(epoch, head uint64) error {
+	b.followEpochLocked(epoch)
+	if head > b.last {
+		return b.catchUpLocked(head)
+	}
+	return nil
 }
 
 // Topic implements pubsub.Broker. Subscribers counts this replica's.
