@@ -87,8 +87,8 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	}
 	fs.StringVar(&cfg.Mode, "mode", "fanout", "fanout, ceiling, idle, publish or rpc")
 	fs.StringVar(&cfg.RPCPath, "rpc-path", "/v1/quotes/ACME:watch?interval_ms=100", "rpc: the route each SSE subscriber opens, a backend's server stream served by serve --upstream, whose events carry the backend's send time in a JSON field \"time\"")
-	fs.StringVar(&cfg.Target, "target", "127.0.0.1:8080", "HTTP address (host:port) of the ssebridge server: SSE and /metrics")
-	fs.StringVar(&cfg.GRPCTarget, "grpc-target", "127.0.0.1:9090", "gRPC address (host:port) of the ssebridge server")
+	fs.StringVar(&cfg.Target, "target", "127.0.0.1:8080", "HTTP address (host:port) of the ssebridge server: SSE and /metrics; a comma-separated list spreads the SSE subscribers over several replicas, in turn")
+	fs.StringVar(&cfg.GRPCTarget, "grpc-target", "127.0.0.1:9090", "gRPC address (host:port) of the ssebridge server; a comma-separated list spreads the publishers' connections over several replicas")
 	fs.IntVar(&cfg.Subscribers, "subscribers", 100, "SSE subscribers, spread over the topics")
 	fs.IntVar(&cfg.GRPCSubscribers, "grpc-subscribers", 0, "gRPC Subscribe streams, spread over the topics (fanout and publish modes)")
 	fs.IntVar(&cfg.Topics, "topics", 1, "number of topics")
@@ -165,7 +165,17 @@ func (c *config) validate() error {
 // checkLoopback accepts host:port addresses on this machine only:
 // localhost, 127.0.0.0/8 or ::1. The tool generates heavy traffic and
 // must never aim it elsewhere. It resolves nothing.
-func checkLoopback(name, addr string) error {
+func checkLoopback(name, addrs string) error {
+	for _, addr := range strings.Split(addrs, ",") {
+		if err := checkLoopbackAddr(name, addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkLoopbackAddr is checkLoopback for one address.
+func checkLoopbackAddr(name, addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", name, addr, err)

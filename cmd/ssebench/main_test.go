@@ -220,7 +220,7 @@ func TestIdleMode(t *testing.T) {
 }
 
 func TestRefusesTargetsOffThisMachine(t *testing.T) {
-	for _, addr := range []string{"10.0.0.1:8080", "192.168.1.10:80", "example.com:80", "[2001:db8::1]:80", "0.0.0.0:8080", "8080"} {
+	for _, addr := range []string{"10.0.0.1:8080", "192.168.1.10:80", "example.com:80", "[2001:db8::1]:80", "0.0.0.0:8080", "8080", "127.0.0.1:1,10.0.0.1:8080"} {
 		t.Run(addr, func(t *testing.T) {
 			var stderr bytes.Buffer
 			err := run(context.Background(), []string{"--target", addr, "--duration", "1s"}, &bytes.Buffer{}, &stderr)
@@ -233,7 +233,7 @@ func TestRefusesTargetsOffThisMachine(t *testing.T) {
 			}
 		})
 	}
-	for _, addr := range []string{"127.0.0.1:1", "127.1.2.3:1", "[::1]:1", "localhost:1"} {
+	for _, addr := range []string{"127.0.0.1:1", "127.1.2.3:1", "[::1]:1", "localhost:1", "127.0.0.1:1,127.0.0.1:2,[::1]:3"} {
 		if err := checkLoopback("--target", addr); err != nil {
 			t.Errorf("%s refused: %v", addr, err)
 		}

@@ -128,11 +128,12 @@ func (p *publishers) failed(err error) {
 	p.errMu.Unlock()
 }
 
-// dialGRPC opens n client connections to addr.
+// dialGRPC opens n connections to addr, or to the comma-separated
+// addresses of addr in turn.
 func dialGRPC(addr string, n int) ([]*grpc.ClientConn, error) {
 	conns := make([]*grpc.ClientConn, 0, n)
 	for range n {
-		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient(nth(addr, len(conns)), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			closeAll(conns)
 			return nil, err

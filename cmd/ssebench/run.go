@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,7 +61,9 @@ func (env *subscriberEnv) connectSSE(ctx context.Context, addr string, topics []
 }
 
 // connectPaths opens n SSE subscribers to addr, subscriber i on the path
-// of topic i%topics, at most concurrency at a time, and starts them.
+// of topic i%topics, at most concurrency at a time, and starts them. addr
+// may list several addresses, separated by commas: subscriber i goes to
+// the i%len-th.
 func (env *subscriberEnv) connectPaths(ctx context.Context, addr string, topics int, path func(t int) string, n, concurrency, bufSize int) (failed int, firstErr error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -77,7 +80,7 @@ func (env *subscriberEnv) connectPaths(ctx context.Context, addr string, topics 
 			defer func() { <-sem }()
 			t := i % topics
 			dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-			st, err := openSSE(dctx, addr, path(t), bufSize)
+			st, err := openSSE(dctx, nth(addr, i), path(t), bufSize)
 			cancel()
 			if err != nil {
 				mu.Lock()
@@ -403,4 +406,10 @@ func measureIdle(ctx context.Context, cfg *config) (*idleReport, error) {
 	rep.HeartbeatIntervalMS = latencyOf(env.beats.histogram())
 	rep.HeartbeatsOnTime = rep.LateHeartbeats == 0 && rep.MissingHeartbeats == 0 && rep.Disconnects == 0
 	return rep, nil
+}
+
+// nth returns the (i % len)-th of the comma-separated addresses addrs.
+func nth(addrs string, i int) string {
+	list := strings.Split(addrs, ",")
+	return list[i%len(list)]
 }
