@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -23,6 +24,9 @@ type Broker struct {
 	cfg    Config
 	keys   keys
 	client rueidis.Client // commands; the Pub/Sub connection is dedicated (listen.go)
+	// historySize and idemWindow are the script's arguments of
+	// Config.HistorySize and Config.IdempotencyWindow (ms), formatted once.
+	historySize, idemWindow string
 
 	// mu orders this replica's deliveries: Pub/Sub messages, catch-up
 	// reads and the registration of subscriptions.
@@ -30,7 +34,9 @@ type Broker struct {
 	epoch  uint64 // the log's epoch as last seen
 	last   uint64 // position up to which this replica has delivered
 	topics map[string]*topic
-	closed bool
+	// closed is set by Close under mu; Publish reads it without mu, which
+	// catch-up reads hold during their round trip to Redis.
+	closed atomic.Bool
 
 	health health
 	inbox  chan string   // Pub/Sub payloads, in arrival order
@@ -77,17 +83,20 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("redis: connecting to %s: %w", opt.InitAddress, err)
 	}
 	b := &Broker{
-		cfg: cfg, keys: keys{tag: "{" + cfg.Prefix + "}"}, client: client,
-		topics: make(map[string]*topic),
-		health: newHealth(),
-		inbox:  make(chan string, inboxSize),
-		poke:   make(chan struct{}, 1),
-		stop:   make(chan struct{}),
+		cfg: cfg, keys: newKeys(cfg.Prefix), client: client,
+		historySize: strconv.Itoa(cfg.HistorySize),
+		idemWindow:  strconv.FormatInt(cfg.IdempotencyWindow.Milliseconds(), 10),
+		topics:      make(map[string]*topic),
+		health:      newHealth(),
+		inbox:       make(chan string, inboxSize),
+		poke:        make(chan struct{}, 1),
+		stop:        make(chan struct{}),
 	}
 	subscribed := make(chan struct{})
-	b.wg.Add(2)
+	b.wg.Add(3)
 	go b.listen(subscribed)
 	go b.deliver()
+	go b.janitor()
 	if err := b.start(ctx, subscribed); err != nil {
 		b.Close()
 		return nil, err
@@ -106,8 +115,8 @@ func (b *Broker) start(ctx context.Context, subscribed <-chan struct{}) error {
 		return fmt.Errorf("redis: subscribing to the log's channel: %w", b.health.Healthy())
 	}
 	cmds := rueidis.Commands{
-		b.client.B().Hsetnx().Key(b.keys.meta()).Field("epoch").Value(strconv.FormatUint(newEpoch(), 10)).Build(),
-		b.client.B().Hmget().Key(b.keys.meta()).Field("epoch", "head").Build(),
+		b.client.B().Hsetnx().Key(b.keys.meta).Field("epoch").Value(strconv.FormatUint(newEpoch(), 10)).Build(),
+		b.client.B().Hmget().Key(b.keys.meta).Field("epoch", "head").Build(),
 	}
 	res := b.client.DoMulti(ctx, cmds...)
 	if err := res[0].Error(); err != nil {
@@ -141,11 +150,10 @@ func newEpoch() uint64 {
 // than once.
 func (b *Broker) Close() error {
 	b.mu.Lock()
-	if b.closed {
+	if b.closed.Swap(true) {
 		b.mu.Unlock()
 		return nil
 	}
-	b.closed = true
 	var subs []*fanout.Queue
 	for _, t := range b.topics {
 		subs = t.subs.Drain(subs)
@@ -181,12 +189,14 @@ func (b *Broker) PublishBatch(ctx context.Context, ms []pubsub.Message) ([]pubsu
 		}
 		return receipts, errs
 	}
-	now := strconv.FormatInt(b.cfg.Now().UnixNano(), 10)
+	// One time and one spare epoch (used only by a log that has none)
+	// for the whole batch.
+	now, epoch := strconv.FormatInt(b.cfg.Now().UnixNano(), 10), strconv.FormatUint(newEpoch(), 10)
 	execs := make([]rueidis.LuaExec, 0, len(ms))
 	at := make([]int, 0, len(ms)) // index in ms of each exec
 	for i, m := range ms {
 		if errs[i] = pubsub.ValidateMessage(m); errs[i] == nil {
-			execs = append(execs, b.publishExec(m, now))
+			execs = append(execs, b.publishExec(m, now, epoch))
 			at = append(at, i)
 		}
 	}
@@ -201,16 +211,18 @@ func (b *Broker) PublishBatch(ctx context.Context, ms []pubsub.Message) ([]pubsu
 	return receipts, errs
 }
 
-// publishExec is one run of publishScript for m at time now (Unix ns).
-func (b *Broker) publishExec(m pubsub.Message, now string) rueidis.LuaExec {
+// publishExec is one run of publishScript for m at time now (Unix ns),
+// with epoch for a log that has none yet.
+func (b *Broker) publishExec(m pubsub.Message, now, epoch string) rueidis.LuaExec {
 	k := b.keys
+	topic := k.topic(m.Topic)
+	idem := topic // unused by the script without a key: any key of the slot
+	if m.IdempotencyKey != "" {
+		idem = k.idem(m.Topic, m.IdempotencyKey)
+	}
 	return rueidis.LuaExec{
-		Keys: []string{k.meta(), k.topic(m.Topic), k.stream(m.Topic), k.idem(m.Topic, m.IdempotencyKey), k.topics()},
-		Args: []string{
-			m.Topic, m.Type, m.Data, now,
-			strconv.Itoa(b.cfg.HistorySize), strconv.FormatInt(b.cfg.IdempotencyWindow.Milliseconds(), 10),
-			strconv.FormatUint(newEpoch(), 10), k.channel(), m.IdempotencyKey,
-		},
+		Keys: []string{k.meta, topic, k.stream(m.Topic), idem, k.topics},
+		Args: []string{m.Topic, m.Type, m.Data, now, b.historySize, b.idemWindow, epoch, k.channel, m.IdempotencyKey},
 	}
 }
 
@@ -254,10 +266,7 @@ func parseReceipt(s string) (pos, seq uint64, at time.Time, err error) {
 
 // usable returns pubsub.ErrClosed after Close, or ctx's error.
 func (b *Broker) usable(ctx context.Context) error {
-	b.mu.Lock()
-	closed := b.closed
-	b.mu.Unlock()
-	if closed {
+	if b.closed.Load() {
 		return pubsub.ErrClosed
 	}
 	return ctx.Err()
@@ -267,6 +276,9 @@ func (b *Broker) usable(ctx context.Context) error {
 // error when it ended, else pubsub.ErrUnavailable with the cause (which
 // the transports log, never send).
 func (b *Broker) storeError(what string, err error) error {
+	if err == nil { // a reply of the wrong shape
+		return fmt.Errorf("redis: %s: unexpected reply", what)
+	}
 	if errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -76,14 +76,19 @@ func (c *Config) applyDefaults() error {
 }
 
 // keys names the Redis keys of one log. Every key starts with the hash tag
-// "{prefix}", so all live in one slot.
+// "{prefix}", so all live in one slot. The log's own keys are built once.
 type keys struct {
-	tag string // "{prefix}"
+	tag     string // "{prefix}"
+	meta    string // hash: epoch, head
+	topics  string // set: the topics' names
+	channel string // Pub/Sub channel of every event
 }
 
-func (k keys) meta() string              { return k.tag + ":meta" }
-func (k keys) topics() string            { return k.tag + ":topics" }
-func (k keys) channel() string           { return k.tag + ":events" }
+func newKeys(prefix string) keys {
+	tag := "{" + prefix + "}"
+	return keys{tag: tag, meta: tag + ":meta", topics: tag + ":topics", channel: tag + ":events"}
+}
+
 func (k keys) topic(name string) string  { return k.tag + ":tm:" + name }
 func (k keys) stream(name string) string { return k.tag + ":ts:" + name }
 func (k keys) idem(topic, key string) string {

@@ -35,9 +35,8 @@ type snapshot struct {
 	topics      []topicHistory
 }
 
-// merged returns the events of every topic of s in log order, with IDs of
-// epoch.
-func (s snapshot) merged(epoch uint64) []*pubsub.Event {
+// merged returns the events of every topic of s in log order.
+func (s snapshot) merged() []*pubsub.Event {
 	var all []posEvent
 	for _, t := range s.topics {
 		all = append(all, t.events...)
@@ -45,7 +44,6 @@ func (s snapshot) merged(epoch uint64) []*pubsub.Event {
 	slices.SortFunc(all, func(a, b posEvent) int { return cmp.Compare(a.pos, b.pos) })
 	out := make([]*pubsub.Event, len(all))
 	for i, e := range all {
-		e.ev.ID = pubsub.Cursor{Epoch: epoch, Position: e.pos}.String()
 		out[i] = e.ev
 	}
 	return out
@@ -62,7 +60,7 @@ func (b *Broker) readHistory(ctx context.Context, names []string, after, to uint
 	}
 	start := "(" + strconv.FormatUint(after, 10) + "-0"
 	cmds := make(rueidis.Commands, 0, 3+3*len(names))
-	cmds = append(cmds, c.B().Multi().Build(), c.B().Hmget().Key(b.keys.meta()).Field("epoch", "head").Build())
+	cmds = append(cmds, c.B().Multi().Build(), c.B().Hmget().Key(b.keys.meta).Field("epoch", "head").Build())
 	for _, name := range names {
 		cmds = append(cmds,
 			c.B().Hget().Key(b.keys.topic(name)).Field("last").Build(),
@@ -98,7 +96,7 @@ func (b *Broker) readHistory(ctx context.Context, names []string, after, to uint
 			}
 		}
 		for _, e := range entries {
-			pe, err := entryEvent(name, e)
+			pe, err := entryEvent(s.epoch, name, e)
 			if err != nil {
 				return snapshot{}, err
 			}
@@ -109,9 +107,9 @@ func (b *Broker) readHistory(ctx context.Context, names []string, after, to uint
 	return s, nil
 }
 
-// entryEvent is the event of one stream entry: ID "position-0", fields y
+// entryEvent is the event, in the log of epoch, of one stream entry: ID "position-0", fields y
 // (type), d (data), s (sequence), t (time, Unix ns).
-func entryEvent(topic string, e rueidis.XRangeEntry) (posEvent, error) {
+func entryEvent(epoch uint64, topic string, e rueidis.XRangeEntry) (posEvent, error) {
 	id, _, _ := strings.Cut(e.ID, "-")
 	pos, err1 := strconv.ParseUint(id, 10, 64)
 	seq, err2 := strconv.ParseUint(e.FieldValues["s"], 10, 64)
@@ -120,6 +118,6 @@ func entryEvent(topic string, e rueidis.XRangeEntry) (posEvent, error) {
 		return posEvent{}, fmt.Errorf("redis: malformed stream entry %s of topic %q", e.ID, topic)
 	}
 	return posEvent{pos: pos, ev: &pubsub.Event{
-		Topic: topic, Type: e.FieldValues["y"], Data: e.FieldValues["d"], Sequence: seq, Time: time.Unix(0, ns),
+		ID: pubsub.Cursor{Epoch: epoch, Position: pos}.String(), Topic: topic, Type: e.FieldValues["y"], Data: e.FieldValues["d"], Sequence: seq, Time: time.Unix(0, ns),
 	}}, nil
 }

@@ -29,7 +29,7 @@ func (b *Broker) listen(subscribed chan struct{}) {
 	backoff := minBackoff
 	for {
 		start := time.Now()
-		err := b.listenOnce(first)
+		b.listenOnce(first) // the head check that follows names a cause
 		b.health.lostConnection()
 		select {
 		case <-b.stop:
@@ -39,7 +39,6 @@ func (b *Broker) listen(subscribed chan struct{}) {
 		if time.Since(start) > maxBackoff {
 			backoff = minBackoff
 		}
-		_ = err // the health check names the cause; the next attempt may succeed
 		select {
 		case <-b.stop:
 			return
@@ -52,7 +51,7 @@ func (b *Broker) listen(subscribed chan struct{}) {
 // listenOnce subscribes on one connection and returns when it breaks.
 // Every subscription is followed by a check of the head, which finds the
 // messages published while the connection was down.
-func (b *Broker) listenOnce(subscribedFirst func()) error {
+func (b *Broker) listenOnce(subscribedFirst func()) {
 	dc, release := b.client.Dedicate()
 	defer release()
 	wait := dc.SetPubSubHooks(rueidis.PubSubHooks{
@@ -72,16 +71,14 @@ func (b *Broker) listenOnce(subscribedFirst func()) error {
 		},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.DialTimeout)
-	err := dc.Do(ctx, dc.B().Subscribe().Channel(b.keys.channel()).Build()).Error()
+	err := dc.Do(ctx, dc.B().Subscribe().Channel(b.keys.channel).Build()).Error()
 	cancel()
 	if err != nil {
-		return err
+		return
 	}
 	select {
-	case err := <-wait:
-		return err
+	case <-wait:
 	case <-b.stop:
-		return nil
 	}
 }
 
@@ -100,8 +97,6 @@ func (b *Broker) deliver() {
 	defer b.wg.Done()
 	tick := time.NewTicker(b.cfg.CheckInterval)
 	defer tick.Stop()
-	janitor := time.NewTicker(min(max(b.cfg.HistoryTTL/10, 100*time.Millisecond), time.Minute))
-	defer janitor.Stop()
 	for {
 		select {
 		case <-b.stop:
@@ -112,7 +107,22 @@ func (b *Broker) deliver() {
 			b.check()
 		case <-tick.C:
 			b.check()
-		case <-janitor.C:
+		}
+	}
+}
+
+// janitor trims the topics by age every HistoryTTL/10 (within 100 ms and
+// a minute), until Close, in a goroutine of its own so that trimming many
+// topics does not hold up deliveries.
+func (b *Broker) janitor() {
+	defer b.wg.Done()
+	tick := time.NewTicker(min(max(b.cfg.HistoryTTL/10, 100*time.Millisecond), time.Minute))
+	defer tick.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-tick.C:
 			b.trimByAge()
 		}
 	}
@@ -120,8 +130,9 @@ func (b *Broker) deliver() {
 
 // message is one Pub/Sub payload: "epoch\nposition sequence time\ntopic\ntype\ndata".
 type message struct {
-	epoch, pos uint64
-	ev         *pubsub.Event
+	epoch, pos, seq  uint64
+	at               time.Time
+	topic, typ, data string
 }
 
 func parseMessage(p string) (message, error) {
@@ -137,10 +148,15 @@ func parseMessage(p string) (message, error) {
 	if err != nil {
 		return message{}, fmt.Errorf("redis: malformed message %.40q: %w", p, err)
 	}
-	return message{epoch: epoch, pos: pos, ev: &pubsub.Event{
-		ID: pubsub.Cursor{Epoch: epoch, Position: pos}.String(), Topic: f[2], Type: f[3], Data: f[4],
-		Sequence: seq, Time: at,
-	}}, nil
+	return message{epoch: epoch, pos: pos, seq: seq, at: at, topic: f[2], typ: f[3], data: f[4]}, nil
+}
+
+// event is m as the one Event this replica's subscribers share.
+func (m message) event() *pubsub.Event {
+	return &pubsub.Event{
+		ID: pubsub.Cursor{Epoch: m.epoch, Position: m.pos}.String(), Topic: m.topic, Type: m.typ, Data: m.data,
+		Sequence: m.seq, Time: m.at,
+	}
 }
 
 // handle delivers one Pub/Sub message, after reading from the streams
@@ -152,7 +168,7 @@ func (b *Broker) handle(p string) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.closed.Load() {
 		return
 	}
 	b.followEpochLocked(m.epoch)
@@ -164,8 +180,10 @@ func (b *Broker) handle(p string) {
 			return // the next check reads it back
 		}
 	}
-	if t, ok := b.topics[m.ev.Topic]; ok {
-		t.subs.Deliver(m.ev)
+	// Most messages of a shared log are of topics other replicas serve:
+	// those cost no Event here.
+	if t, ok := b.topics[m.topic]; ok && t.subs.Len() > 0 {
+		t.subs.Deliver(m.event())
 	}
 	b.last = m.pos
 }
@@ -183,7 +201,7 @@ func (b *Broker) followEpochLocked(epoch uint64) {
 func (b *Broker) check() {
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.DialTimeout)
 	defer cancel()
-	vals, err := b.client.Do(ctx, b.client.B().Hmget().Key(b.keys.meta()).Field("epoch", "head").Build()).ToArray()
+	vals, err := b.client.Do(ctx, b.client.B().Hmget().Key(b.keys.meta).Field("epoch", "head").Build()).ToArray()
 	if err != nil || len(vals) != 2 {
 		b.health.setReadErr(b.storeError("reading the head", err))
 		return
@@ -192,8 +210,13 @@ func (b *Broker) check() {
 	head, _ := vals[1].AsUint64()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.closed.Load() {
 		return
+	}
+	for name, t := range b.topics {
+		if t.subs.Len() == 0 { // its last subscriber left
+			delete(b.topics, name)
+		}
 	}
 	b.health.setReadErr(b.catchUpToLocked(epoch, head))
 }
@@ -224,7 +247,7 @@ func (b *Broker) catchUpLocked(to uint64) error {
 			}
 		}
 	}
-	for _, ev := range hist.merged(b.epoch) {
+	for _, ev := range hist.merged() {
 		if t, ok := b.topics[ev.Topic]; ok {
 			t.subs.Deliver(ev)
 		}

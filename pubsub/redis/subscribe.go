@@ -36,8 +36,8 @@ func (b *Broker) Subscribe(ctx context.Context, topics []string, cursor string) 
 	// The topics exist from their first subscription, for every replica;
 	// the head read with it is where a live-only subscription starts.
 	res := b.client.DoMulti(ctx,
-		b.client.B().Sadd().Key(b.keys.topics()).Member(topics...).Build(),
-		b.client.B().Hmget().Key(b.keys.meta()).Field("epoch", "head").Build())
+		b.client.B().Sadd().Key(b.keys.topics).Member(topics...).Build(),
+		b.client.B().Hmget().Key(b.keys.meta).Field("epoch", "head").Build())
 	meta, err := res[1].ToArray()
 	if err := errors.Join(res[0].Error(), err); err != nil || len(meta) != 2 {
 		return nil, b.storeError("subscribing", err)
@@ -47,7 +47,7 @@ func (b *Broker) Subscribe(ctx context.Context, topics []string, cursor string) 
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.closed.Load() {
 		return nil, pubsub.ErrClosed
 	}
 	var replay []*pubsub.Event
@@ -101,7 +101,7 @@ func (b *Broker) replayLocked(ctx context.Context, resume fanout.Resume, topics 
 	if st.Gap != nil {
 		replay = append(replay, st.Gap)
 	}
-	return append(replay, snap.merged(snap.epoch)...), nil
+	return append(replay, snap.merged()...), nil
 }
 
 // catchUpToLocked brings this replica's deliveries up to head of the log
@@ -124,7 +124,7 @@ func (b *Broker) Topic(ctx context.Context, name string) (pubsub.TopicInfo, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.DialTimeout)
 	defer cancel()
-	known, err := b.client.Do(ctx, b.client.B().Sismember().Key(b.keys.topics()).Member(name).Build()).AsBool()
+	known, err := b.client.Do(ctx, b.client.B().Sismember().Key(b.keys.topics).Member(name).Build()).AsBool()
 	if err != nil {
 		return pubsub.TopicInfo{}, b.storeError("describing a topic", err)
 	}
@@ -145,7 +145,7 @@ func (b *Broker) Topics(ctx context.Context, prefix string) ([]pubsub.TopicInfo,
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.DialTimeout)
 	defer cancel()
-	all, err := b.client.Do(ctx, b.client.B().Smembers().Key(b.keys.topics()).Build()).AsStrSlice()
+	all, err := b.client.Do(ctx, b.client.B().Smembers().Key(b.keys.topics).Build()).AsStrSlice()
 	if err != nil {
 		return nil, b.storeError("listing topics", err)
 	}
@@ -194,7 +194,7 @@ func (b *Broker) describe(ctx context.Context, names []string) ([]pubsub.TopicIn
 func (b *Broker) trimByAge() {
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.DialTimeout)
 	defer cancel()
-	names, err := b.client.Do(ctx, b.client.B().Smembers().Key(b.keys.topics()).Build()).AsStrSlice()
+	names, err := b.client.Do(ctx, b.client.B().Smembers().Key(b.keys.topics).Build()).AsStrSlice()
 	if err != nil {
 		return // the head check reports Redis's state
 	}
