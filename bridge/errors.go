@@ -44,18 +44,19 @@ var httpErrors = []struct {
 	err    error
 	code   codes.Code
 	reason string
-	field  string // "" for none
+	field  string        // "" for none
+	retry  time.Duration // a RetryInfo (and Retry-After) when not 0
 }{
-	{pubsub.ErrInvalidTopic, codes.InvalidArgument, "INVALID_TOPIC", "topic"},
-	{pubsub.ErrNoTopics, codes.InvalidArgument, "NO_TOPICS", "topic"},
-	{ErrTooManyTopics, codes.InvalidArgument, "TOO_MANY_TOPICS", "topic"},
-	{auth.ErrInvalidToken, codes.Unauthenticated, apierror.ReasonInvalidToken, ""},
-	{auth.ErrUnauthenticated, codes.Unauthenticated, apierror.ReasonUnauthenticated, ""},
-	{auth.ErrForbidden, codes.PermissionDenied, apierror.ReasonForbidden, ""},
-	{ErrTooManyStreams, codes.ResourceExhausted, "TOO_MANY_STREAMS", ""},
-	{ErrTooManyClientStreams, codes.ResourceExhausted, "TOO_MANY_CLIENT_STREAMS", ""},
-	{pubsub.ErrClosed, codes.Unavailable, "UNAVAILABLE", ""},
-	{pubsub.ErrUnavailable, codes.Unavailable, "BROKER_UNAVAILABLE", ""},
+	{pubsub.ErrInvalidTopic, codes.InvalidArgument, "INVALID_TOPIC", "topic", 0},
+	{pubsub.ErrNoTopics, codes.InvalidArgument, "NO_TOPICS", "topic", 0},
+	{ErrTooManyTopics, codes.InvalidArgument, "TOO_MANY_TOPICS", "topic", 0},
+	{auth.ErrInvalidToken, codes.Unauthenticated, apierror.ReasonInvalidToken, "", 0},
+	{auth.ErrUnauthenticated, codes.Unauthenticated, apierror.ReasonUnauthenticated, "", 0},
+	{auth.ErrForbidden, codes.PermissionDenied, apierror.ReasonForbidden, "", 0},
+	{ErrTooManyStreams, codes.ResourceExhausted, "TOO_MANY_STREAMS", "", 0},
+	{ErrTooManyClientStreams, codes.ResourceExhausted, "TOO_MANY_CLIENT_STREAMS", "", 0},
+	{pubsub.ErrClosed, codes.Unavailable, "UNAVAILABLE", "", 0},
+	{pubsub.ErrUnavailable, codes.Unavailable, "BROKER_UNAVAILABLE", "", brokerRetryAfter},
 }
 
 // brokerRetryAfter is the Retry-After of a stream refused because the
@@ -78,8 +79,8 @@ func ErrorStatus(err error) *status.Status {
 		if code := runtime.HTTPStatusFromCode(e.code); code >= 500 {
 			msg = http.StatusText(code)
 		}
-		if errors.Is(e.err, pubsub.ErrUnavailable) {
-			return apierror.New(e.code, e.reason, msg, apierror.RetryAfter(brokerRetryAfter))
+		if e.retry > 0 {
+			return apierror.New(e.code, e.reason, msg, apierror.RetryAfter(e.retry))
 		}
 		return apierror.New(e.code, e.reason, msg)
 	}

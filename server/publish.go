@@ -47,8 +47,24 @@ func (s *Service) Publish(ctx context.Context, req *ssebridgev1.PublishRequest) 
 // publish is Publish with domain errors: it publishes req if grant allows
 // it.
 func (s *Service) publish(ctx context.Context, grant *auth.Grant, req *ssebridgev1.PublishRequest) (pubsub.Receipt, error) {
-	rs, errs := s.publishBatch(ctx, grant, []*ssebridgev1.PublishRequest{req})
-	return rs[0], errs[0]
+	m := toMessage(req)
+	if err := s.admitPublish(grant, m); err != nil {
+		return pubsub.Receipt{}, err
+	}
+	start := time.Now()
+	r, err := s.broker.Publish(ctx, m)
+	if err == nil {
+		s.recordPublished(ctx, r, time.Since(start))
+	}
+	return r, err
+}
+
+// recordPublished records one event published in took.
+func (s *Service) recordPublished(ctx context.Context, r pubsub.Receipt, took time.Duration) {
+	s.metrics.PublishDuration.Observe(took.Seconds())
+	if !r.Duplicate {
+		s.published[transportOf(ctx)].Inc()
+	}
 }
 
 // publishBatch publishes the requests that grant allows, in order, with
@@ -71,12 +87,11 @@ func (s *Service) publishBatch(ctx context.Context, grant *auth.Grant, reqs []*s
 	rs, berrs := publishTo(ctx, s.broker, ms)
 	// Each event of a batch is observed with its share of the batch's
 	// time, so the histogram counts events.
-	each := time.Since(start).Seconds() / float64(len(ms))
+	each := time.Since(start) / time.Duration(len(ms))
 	for k, i := range at {
-		s.metrics.PublishDuration.Observe(each)
 		receipts[i], errs[i] = rs[k], berrs[k]
-		if berrs[k] == nil && !rs[k].Duplicate {
-			s.published[transportOf(ctx)].Inc()
+		if berrs[k] == nil {
+			s.recordPublished(ctx, rs[k], each)
 		}
 	}
 	return receipts, errs
@@ -236,19 +251,7 @@ func takeRequests(reqs <-chan *ssebridgev1.PublishRequest) (batch []*ssebridgev1
 	if !open {
 		return nil, false
 	}
-	batch = append(batch, req)
-	for len(batch) < maxPublishBatch {
-		select {
-		case req, open := <-reqs:
-			if !open {
-				return batch, false
-			}
-			batch = append(batch, req)
-		default:
-			return batch, true
-		}
-	}
-	return batch, true
+	return takeWaiting([]*ssebridgev1.PublishRequest{req}, reqs, maxPublishBatch)
 }
 
 // acknowledge publishes batch and queues an acknowledgement for each
@@ -258,9 +261,11 @@ func (s *Service) acknowledge(ctx context.Context, grant *auth.Grant, batch []*s
 	index *uint64, acks chan<- *ssebridgev1.PublishAck, stop <-chan struct{}) bool {
 	receipts, errs := s.publishBatch(ctx, grant, batch)
 	for i := range batch {
-		ack := toPublishAck(*index, receipts[i])
+		var ack *ssebridgev1.PublishAck
 		if errs[i] != nil {
 			ack = &ssebridgev1.PublishAck{Index: *index, Error: s.status("PublishStream", errs[i]).Proto()}
+		} else {
+			ack = toPublishAck(*index, receipts[i])
 		}
 		*index++
 		select {
@@ -276,13 +281,19 @@ func (s *Service) acknowledge(ctx context.Context, grant *auth.Grant, batch []*s
 // maxAcksPerResponse in all, without blocking. open is false once acks is
 // closed and empty.
 func takeReady(batch []*ssebridgev1.PublishAck, acks <-chan *ssebridgev1.PublishAck) (_ []*ssebridgev1.PublishAck, open bool) {
-	for len(batch) < maxAcksPerResponse {
+	return takeWaiting(batch, acks, maxAcksPerResponse)
+}
+
+// takeWaiting appends to batch what waits in ch, up to limit in all,
+// without blocking. open is false once ch is closed and empty.
+func takeWaiting[T any](batch []T, ch <-chan T, limit int) (_ []T, open bool) {
+	for len(batch) < limit {
 		select {
-		case ack, ok := <-acks:
+		case v, ok := <-ch:
 			if !ok {
 				return batch, false
 			}
-			batch = append(batch, ack)
+			batch = append(batch, v)
 		default:
 			return batch, true
 		}
