@@ -51,6 +51,7 @@ func Run(t *testing.T, newBroker NewBroker) {
 		{"SlowSubscriberIsEnded", testSlowSubscriber},
 		{"Close", testClose},
 		{"Idempotency", testIdempotency},
+		{"Batch", testBatch},
 		{"TopicInfo", testTopicInfo},
 		{"InvalidInput", testInvalidInput},
 	}
@@ -496,6 +497,60 @@ func testIdempotency(t *testing.T, newBroker NewBroker) {
 	}
 	publish(t, b, "a", "", "next")
 	wantData(t, receive(t, s, 2), "once", "next")
+}
+
+// testBatch publishes a batch of several topics, with an invalid message
+// and an idempotency key used twice in it, through PublishBatch when the
+// broker has it (else one by one): the same receipts, errors and
+// deliveries as publishing each in order.
+func testBatch(t *testing.T, newBroker NewBroker) {
+	b := newBroker(t, Options{HistorySize: 10})
+	s := subscribe(t, b, "", "a", "b")
+	ms := []pubsub.Message{
+		{Topic: "a", Data: "a1"},
+		{Topic: "b", Data: "b1", Type: "t"},
+		{Topic: "bad topic", Data: "x"},
+		{Topic: "a", Data: "a2\nwith a line", IdempotencyKey: "k"},
+		{Topic: "a", Data: "retry of a2", IdempotencyKey: "k"},
+		{Topic: "b", Data: ""},
+	}
+	var rs []pubsub.Receipt
+	var errs []error
+	if bp, ok := b.(pubsub.BatchPublisher); ok {
+		rs, errs = bp.PublishBatch(context.Background(), ms)
+	} else {
+		for _, m := range ms {
+			r, err := b.Publish(context.Background(), m)
+			rs, errs = append(rs, r), append(errs, err)
+		}
+	}
+	if len(rs) != len(ms) || len(errs) != len(ms) {
+		t.Fatalf("%d receipts and %d errors for %d messages", len(rs), len(errs), len(ms))
+	}
+	for i, err := range errs {
+		if i == 2 {
+			if !errors.Is(err, pubsub.ErrInvalidTopic) {
+				t.Fatalf("message 2: %v, want ErrInvalidTopic", err)
+			}
+		} else if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if rs[4].ID != rs[3].ID || !rs[4].Duplicate || rs[3].Duplicate {
+		t.Fatalf("retry in the batch: %+v, first %+v", rs[4], rs[3])
+	}
+	if rs[0].Sequence != 1 || rs[3].Sequence != 2 || rs[1].Sequence != 1 || rs[5].Sequence != 2 {
+		t.Fatalf("sequences: %+v", rs)
+	}
+	got := receive(t, s, 4)
+	wantData(t, got, "a1", "b1", "a2\nwith a line", "")
+	for i, k := range []int{0, 1, 3, 5} {
+		if got[i].ID != rs[k].ID || got[i].Topic != ms[k].Topic || got[i].Type != ms[k].Type || !got[i].Time.Equal(rs[k].Time) {
+			t.Fatalf("event %d = %+v, receipt %+v", i, got[i], rs[k])
+		}
+	}
+	// The batch is history too, and resumes at any of its events.
+	wantData(t, receive(t, subscribe(t, b, rs[1].ID, "a", "b"), 2), "a2\nwith a line", "")
 }
 
 func testTopicInfo(t *testing.T, newBroker NewBroker) {

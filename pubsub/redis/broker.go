@@ -179,8 +179,8 @@ func (b *Broker) Publish(ctx context.Context, m pubsub.Message) (pubsub.Receipt,
 }
 
 // PublishBatch implements pubsub.BatchPublisher: the valid messages of ms
-// go to Redis in one pipelined round trip, where the script runs for
-// each in order.
+// go to Redis in one run of publishScript, which stores them in order
+// and publishes them as one Pub/Sub message.
 func (b *Broker) PublishBatch(ctx context.Context, ms []pubsub.Message) ([]pubsub.Receipt, []error) {
 	receipts, errs := make([]pubsub.Receipt, len(ms)), make([]error, len(ms))
 	if err := b.usable(ctx); err != nil {
@@ -189,67 +189,79 @@ func (b *Broker) PublishBatch(ctx context.Context, ms []pubsub.Message) ([]pubsu
 		}
 		return receipts, errs
 	}
-	// One time and one spare epoch (used only by a log that has none)
-	// for the whole batch.
-	now, epoch := strconv.FormatInt(b.cfg.Now().UnixNano(), 10), strconv.FormatUint(newEpoch(), 10)
-	execs := make([]rueidis.LuaExec, 0, len(ms))
-	at := make([]int, 0, len(ms)) // index in ms of each exec
-	for i, m := range ms {
-		if errs[i] = pubsub.ValidateMessage(m); errs[i] == nil {
-			execs = append(execs, b.publishExec(m, now, epoch))
-			at = append(at, i)
-		}
-	}
-	if len(execs) == 0 {
+	exec, at := b.publishExec(ms, errs)
+	if len(at) == 0 {
 		return receipts, errs
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.DialTimeout)
 	defer cancel()
-	for k, res := range publishScript.ExecMulti(ctx, b.client, execs...) {
-		receipts[at[k]], errs[at[k]] = b.receipt(res)
+	rs, err := b.receipts(publishScript.Exec(ctx, b.client, exec.Keys, exec.Args), len(at))
+	for k, i := range at {
+		if err != nil {
+			errs[i] = err
+		} else {
+			receipts[i] = rs[k]
+		}
 	}
 	return receipts, errs
 }
 
-// publishExec is one run of publishScript for m at time now (Unix ns),
-// with epoch for a log that has none yet.
-func (b *Broker) publishExec(m pubsub.Message, now, epoch string) rueidis.LuaExec {
+// publishExec is the run of publishScript for the messages of ms that
+// are valid (errs gets the others' errors), at is their indexes in ms.
+// One time and one spare epoch (used only by a log that has none) serve
+// the whole batch.
+func (b *Broker) publishExec(ms []pubsub.Message, errs []error) (exec rueidis.LuaExec, at []int) {
 	k := b.keys
-	topic := k.topic(m.Topic)
-	idem := topic // unused by the script without a key: any key of the slot
-	if m.IdempotencyKey != "" {
-		idem = k.idem(m.Topic, m.IdempotencyKey)
+	now := strconv.FormatInt(b.cfg.Now().UnixNano(), 10)
+	exec.Keys = append(make([]string, 0, 2+3*len(ms)), k.meta, k.topics)
+	exec.Args = append(make([]string, 0, 5+4*len(ms)),
+		now, b.historySize, b.idemWindow, strconv.FormatUint(newEpoch(), 10), k.channel)
+	at = make([]int, 0, len(ms))
+	for i, m := range ms {
+		if errs[i] = pubsub.ValidateMessage(m); errs[i] != nil {
+			continue
+		}
+		topic := k.topic(m.Topic)
+		idem := topic // unused by the script without a key: any key of the slot
+		if m.IdempotencyKey != "" {
+			idem = k.idem(m.Topic, m.IdempotencyKey)
+		}
+		exec.Keys = append(exec.Keys, topic, k.stream(m.Topic), idem)
+		exec.Args = append(exec.Args, m.Topic, m.Type, m.Data, m.IdempotencyKey)
+		at = append(at, i)
 	}
-	return rueidis.LuaExec{
-		Keys: []string{k.meta, topic, k.stream(m.Topic), idem, k.topics},
-		Args: []string{m.Topic, m.Type, m.Data, now, b.historySize, b.idemWindow, epoch, k.channel, m.IdempotencyKey},
-	}
+	return exec, at
 }
 
-// receipt reads publishScript's reply {epoch, "position sequence time",
-// duplicate}.
-func (b *Broker) receipt(res rueidis.RedisResult) (pubsub.Receipt, error) {
+// receipts reads publishScript's reply {epoch, then per event "position
+// sequence time" and duplicate} for n events.
+func (b *Broker) receipts(res rueidis.RedisResult, n int) ([]pubsub.Receipt, error) {
 	vals, err := res.ToArray()
 	if err != nil {
-		return pubsub.Receipt{}, b.storeError("publish", err)
+		return nil, b.storeError("publish", err)
 	}
-	if len(vals) != 3 {
-		return pubsub.Receipt{}, fmt.Errorf("redis: publish: reply of %d values", len(vals))
+	if len(vals) != 1+2*n {
+		return nil, fmt.Errorf("redis: publish: reply of %d values for %d events", len(vals), n)
 	}
 	epochText, _ := vals[0].ToString()
-	receiptText, _ := vals[1].ToString()
-	dup, _ := vals[2].AsInt64()
-	epoch, err1 := strconv.ParseUint(epochText, 10, 64)
-	pos, seq, at, err2 := parseReceipt(receiptText)
-	if err := errors.Join(err1, err2); err != nil {
-		return pubsub.Receipt{}, fmt.Errorf("redis: publish: reply %q %q: %w", epochText, receiptText, err)
+	epoch, err := strconv.ParseUint(epochText, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("redis: publish: epoch %q: %w", epochText, err)
 	}
-	return pubsub.Receipt{
-		ID:        pubsub.Cursor{Epoch: epoch, Position: pos}.String(),
-		Sequence:  seq,
-		Time:      at,
-		Duplicate: dup == 1,
-	}, nil
+	rs := make([]pubsub.Receipt, n)
+	for i := range rs {
+		text, _ := vals[1+2*i].ToString()
+		dup, _ := vals[2+2*i].AsInt64()
+		pos, seq, at, err := parseReceipt(text)
+		if err != nil {
+			return nil, fmt.Errorf("redis: publish: reply %q: %w", text, err)
+		}
+		rs[i] = pubsub.Receipt{
+			ID:       pubsub.Cursor{Epoch: epoch, Position: pos}.String(),
+			Sequence: seq, Time: at, Duplicate: dup == 1,
+		}
+	}
+	return rs, nil
 }
 
 // parseReceipt parses "position sequence time".

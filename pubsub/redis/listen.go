@@ -2,7 +2,7 @@ package redis
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,64 +128,112 @@ func (b *Broker) janitor() {
 	}
 }
 
-// message is one Pub/Sub payload: "epoch\nposition sequence time\ntopic\ntype\ndata".
+// batch is one Pub/Sub payload: the events one run of publishScript
+// stored, "epoch time\n" then per event "position sequence len(topic)
+// len(type) len(data)\n" and the three strings.
+type batch struct {
+	epoch  uint64
+	at     time.Time
+	events []message
+}
+
+// message is one event of a batch; its strings share the payload's
+// memory.
 type message struct {
-	epoch, pos, seq  uint64
-	at               time.Time
+	pos, seq         uint64
 	topic, typ, data string
 }
 
-func parseMessage(p string) (message, error) {
-	f := strings.SplitN(p, "\n", 5)
-	if len(f) != 5 {
-		return message{}, fmt.Errorf("redis: malformed message %.40q", p)
+func parseBatch(p string) (batch, error) {
+	line, rest, ok := strings.Cut(p, "\n")
+	f := strings.Fields(line)
+	if !ok || len(f) != 2 {
+		return batch{}, errMalformed
 	}
-	epoch, err := strconv.ParseUint(f[0], 10, 64)
-	if err != nil {
-		return message{}, fmt.Errorf("redis: malformed message %.40q: %w", p, err)
+	epoch, err1 := strconv.ParseUint(f[0], 10, 64)
+	ns, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return batch{}, errMalformed
 	}
-	pos, seq, at, err := parseReceipt(f[1])
-	if err != nil {
-		return message{}, fmt.Errorf("redis: malformed message %.40q: %w", p, err)
+	b := batch{epoch: epoch, at: time.Unix(0, ns)}
+	for rest != "" {
+		var m message
+		var err error
+		if m, rest, err = parseMessage(rest); err != nil {
+			return batch{}, err
+		}
+		b.events = append(b.events, m)
 	}
-	return message{epoch: epoch, pos: pos, seq: seq, at: at, topic: f[2], typ: f[3], data: f[4]}, nil
+	return b, nil
 }
 
-// event is m as the one Event this replica's subscribers share.
-func (m message) event() *pubsub.Event {
+// parseMessage parses the event at the start of p and returns the rest.
+func parseMessage(p string) (m message, rest string, err error) {
+	line, rest, ok := strings.Cut(p, "\n")
+	f := strings.Fields(line)
+	if !ok || len(f) != 5 {
+		return message{}, "", errMalformed
+	}
+	var n [5]uint64
+	for i := range f {
+		if n[i], err = strconv.ParseUint(f[i], 10, 64); err != nil {
+			return message{}, "", errMalformed
+		}
+	}
+	m.pos, m.seq = n[0], n[1]
+	if n[2] > uint64(len(rest)) || n[3] > uint64(len(rest))-n[2] || n[4] > uint64(len(rest))-n[2]-n[3] {
+		return message{}, "", errMalformed
+	}
+	m.topic, rest = rest[:n[2]], rest[n[2]:]
+	m.typ, rest = rest[:n[3]], rest[n[3]:]
+	m.data, rest = rest[:n[4]], rest[n[4]:]
+	return m, rest, nil
+}
+
+// errMalformed is a Pub/Sub payload that is not a batch: the channel is
+// the log's, but anyone may PUBLISH.
+var errMalformed = errors.New("redis: malformed message")
+
+// event is m, of a batch of epoch and time at, as the one Event this
+// replica's subscribers share. Its strings are copied out of the payload,
+// which holds other topics' events too.
+func (m message) event(epoch uint64, at time.Time) *pubsub.Event {
 	return &pubsub.Event{
-		ID: pubsub.Cursor{Epoch: m.epoch, Position: m.pos}.String(), Topic: m.topic, Type: m.typ, Data: m.data,
-		Sequence: m.seq, Time: m.at,
+		ID:    pubsub.Cursor{Epoch: epoch, Position: m.pos}.String(),
+		Topic: strings.Clone(m.topic), Type: strings.Clone(m.typ), Data: strings.Clone(m.data),
+		Sequence: m.seq, Time: at,
 	}
 }
 
-// handle delivers one Pub/Sub message, after reading from the streams
-// what this replica missed before it.
+// handle delivers the events of one Pub/Sub message, after reading from
+// the streams what this replica missed before them.
 func (b *Broker) handle(p string) {
-	m, err := parseMessage(p)
+	bt, err := parseBatch(p)
 	if err != nil {
-		return // not ours: the channel is the log's, but anyone may PUBLISH
+		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed.Load() {
 		return
 	}
-	b.followEpochLocked(m.epoch)
-	if m.pos <= b.last {
-		return // delivered already, by a catch-up read
-	}
-	if m.pos > b.last+1 {
-		if err := b.catchUpLocked(m.pos - 1); err != nil {
-			return // the next check reads it back
+	b.followEpochLocked(bt.epoch)
+	for _, m := range bt.events {
+		if m.pos <= b.last {
+			continue // delivered already, by a catch-up read
 		}
+		if m.pos > b.last+1 {
+			if err := b.catchUpLocked(m.pos - 1); err != nil {
+				return // the next check reads it back
+			}
+		}
+		// Most messages of a shared log are of topics other replicas
+		// serve: those cost no Event here.
+		if t, ok := b.topics[m.topic]; ok && t.subs.Len() > 0 {
+			t.subs.Deliver(m.event(bt.epoch, bt.at))
+		}
+		b.last = m.pos
 	}
-	// Most messages of a shared log are of topics other replicas serve:
-	// those cost no Event here.
-	if t, ok := b.topics[m.topic]; ok && t.subs.Len() > 0 {
-		t.subs.Deliver(m.event())
-	}
-	b.last = m.pos
 }
 
 // followEpochLocked starts over when the log's epoch changed (Redis lost

@@ -2,50 +2,80 @@ package redis
 
 import "github.com/redis/rueidis"
 
-// publishScript appends one event to the log: the only writer of the
-// head, the streams and the channel, so Redis's one-at-a-time execution
-// of scripts orders them all. Each stream entry keeps, in field p, the
-// position of the topic's event before it: the floor of a topic (the
-// position of the newest event it dropped) is the p of its first entry,
-// or its last position once it retains none, so trimming by MAXLEN keeps
-// it without another command.
+// publishScript appends a batch of events to the log and publishes them
+// as one Pub/Sub message: the only writer of the head, the streams and
+// the channel, so Redis's one-at-a-time execution of scripts orders them
+// all. Each stream entry keeps, in field p, the position of the topic's
+// event before it: the floor of a topic (the position of the newest event
+// it dropped) is the p of its first entry, or its last position once it
+// retains none, so trimming by MAXLEN keeps it without another command.
+// A topic's sequence and last position are read once per batch and
+// written once at its end, the head too: per event, Redis runs one XADD
+// (and a GET and a SET for an idempotency key).
 //
-// KEYS: 1 meta hash (epoch, head), 2 topic hash (seq, floor), 3 topic
-// stream, 4 idempotency key (unused without one), 5 the set of topic names.
-// ARGV: 1 topic, 2 type, 3 data, 4 time (Unix ns), 5 history size, 6
-// idempotency window (ms), 7 an epoch to use if the log has none, 8
-// channel, 9 idempotency key or "".
+// KEYS: 1 meta hash (epoch, head), 2 the set of topic names, then three
+// per event: topic hash (seq, last), topic stream, idempotency key (any
+// key of the slot without one).
+// ARGV: 1 time (Unix ns), 2 history size, 3 idempotency window (ms), 4
+// an epoch to use if the log has none, 5 channel, then four per event:
+// topic, type, data, idempotency key or "".
 //
-// It returns {epoch, "position sequence time", duplicate (0 or 1)}.
+// It returns {epoch, then per event "position sequence time" and
+// duplicate (0 or 1)}. The message is "epoch time\n" followed, per event
+// stored, by "position sequence len(topic) len(type) len(data)\n" and the
+// three strings (parseMessage).
 var publishScript = rueidis.NewLuaScript(`
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'head')
+local epoch, head = meta[1], tonumber(meta[2]) or 0
 if not epoch then
-	epoch = ARGV[7]
-	redis.call('HSET', KEYS[1], 'epoch', epoch, 'head', 0)
+	epoch = ARGV[4]
+	redis.call('HSET', KEYS[1], 'epoch', epoch)
 end
-if ARGV[9] ~= '' then
-	local seen = redis.call('GET', KEYS[4])
+local now, limit, window = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local topics, reply, msg = {}, {epoch}, {epoch .. ' ' .. now .. '\n'}
+local first = head
+for i = 0, (#KEYS - 2) / 3 - 1 do
+	local k, a = 3 + 3 * i, 6 + 4 * i
+	local name, typ, data, idem = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+	local seen = idem ~= '' and redis.call('GET', KEYS[k + 2])
 	if seen then
-		return {epoch, seen, 1}
+		reply[#reply + 1] = seen
+		reply[#reply + 1] = 1
+	else
+		local t = topics[name]
+		if not t then
+			local v = redis.call('HMGET', KEYS[k], 'seq', 'last')
+			t = {key = KEYS[k], seq = tonumber(v[1]) or 0, last = tonumber(v[2]) or 0}
+			topics[name] = t
+			if t.seq == 0 then
+				redis.call('SADD', KEYS[2], name)
+			end
+		end
+		head = head + 1
+		t.seq = t.seq + 1
+		local pos, seq = string.format('%d', head), string.format('%d', t.seq)
+		if limit > 0 then
+			redis.call('XADD', KEYS[k + 1], 'MAXLEN', limit, pos .. '-0',
+				'y', typ, 'd', data, 's', seq, 't', now, 'p', string.format('%d', t.last))
+		end
+		t.last = head
+		local receipt = pos .. ' ' .. seq .. ' ' .. now
+		if idem ~= '' then
+			redis.call('SET', KEYS[k + 2], receipt, 'PX', window)
+		end
+		reply[#reply + 1] = receipt
+		reply[#reply + 1] = 0
+		msg[#msg + 1] = pos .. ' ' .. seq .. ' ' .. #name .. ' ' .. #typ .. ' ' .. #data .. '\n' .. name .. typ .. data
 	end
 end
-local pos = redis.call('HINCRBY', KEYS[1], 'head', 1)
-local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
-local prev = redis.call('HGET', KEYS[2], 'last') or '0'
-redis.call('HSET', KEYS[2], 'last', pos)
-if seq == 1 then
-	redis.call('SADD', KEYS[5], ARGV[1])
+if head > first then
+	for _, t in pairs(topics) do
+		redis.call('HSET', t.key, 'seq', string.format('%d', t.seq), 'last', string.format('%d', t.last))
+	end
+	redis.call('HSET', KEYS[1], 'head', string.format('%d', head))
+	redis.call('PUBLISH', ARGV[5], table.concat(msg))
 end
-local limit = tonumber(ARGV[5])
-if limit > 0 then
-	redis.call('XADD', KEYS[3], 'MAXLEN', limit, pos .. '-0', 'y', ARGV[2], 'd', ARGV[3], 's', seq, 't', ARGV[4], 'p', prev)
-end
-local receipt = pos .. ' ' .. seq .. ' ' .. ARGV[4]
-if ARGV[9] ~= '' then
-	redis.call('SET', KEYS[4], receipt, 'PX', ARGV[6])
-end
-redis.call('PUBLISH', ARGV[8], epoch .. '\n' .. receipt .. '\n' .. ARGV[1] .. '\n' .. ARGV[2] .. '\n' .. ARGV[3])
-return {epoch, receipt, 0}
+return reply
 `)
 
 // trimAgeScript drops the events of one topic stream older than a time
