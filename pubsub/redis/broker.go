@@ -30,9 +30,16 @@ type Broker struct {
 
 	// mu orders this replica's deliveries: Pub/Sub messages, catch-up
 	// reads and the registration of subscriptions.
-	mu     sync.Mutex
-	epoch  uint64 // the log's epoch as last seen
-	last   uint64 // position up to which this replica has delivered
+	mu    sync.Mutex
+	epoch uint64 // the log's epoch as last seen
+	// retired is the epoch before it: Pub/Sub messages of it may still be
+	// on their way after a check gave the log a new one, and are not
+	// followed back.
+	retired uint64
+	last    uint64 // position up to which this replica has delivered
+	// seen is the newest event this replica knows the log had, checked
+	// against what Redis has (check): a failover that lost it shows.
+	seen   seenEvent
 	topics map[string]*topic
 	// closed is set by Close under mu; Publish reads it without mu, which
 	// catch-up reads hold during their round trip to Redis.
@@ -50,6 +57,14 @@ var (
 	_ pubsub.Health         = (*Broker)(nil)
 	_ pubsub.BatchPublisher = (*Broker)(nil)
 )
+
+// seenEvent is an event of the log as this replica saw it: its position,
+// topic and time (Unix ns, as the publishing script wrote it).
+type seenEvent struct {
+	pos   uint64
+	topic string
+	at    int64
+}
 
 // topic is a topic this replica has subscribers of.
 type topic struct {
@@ -294,10 +309,23 @@ func (b *Broker) storeError(what string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	if _, ok := rueidis.IsRedisErr(err); ok {
+	if re, ok := rueidis.IsRedisErr(err); ok && !notNow(re.Error()) {
 		// Redis answered with an error: a fault of this code or of the
 		// store's configuration, not of its reachability.
 		return fmt.Errorf("redis: %s: %w", what, err)
 	}
 	return fmt.Errorf("%w: redis: %s: %w", pubsub.ErrUnavailable, what, err)
+}
+
+// notNow tells whether a Redis error reply means that it cannot take the
+// log's commands for now (loading its data, a replica since a failover,
+// too few replicas for min-replicas-to-write, a failing disk, out of
+// memory, a script or a cluster that is busy): pubsub.ErrUnavailable.
+func notNow(reply string) bool {
+	code, _, _ := strings.Cut(reply, " ")
+	switch code {
+	case "LOADING", "READONLY", "MASTERDOWN", "NOREPLICAS", "MISCONF", "OOM", "BUSY", "TRYAGAIN", "CLUSTERDOWN":
+		return true
+	}
+	return false
 }

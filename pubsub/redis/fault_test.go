@@ -184,3 +184,26 @@ func TestDataLostMeansNewEpoch(t *testing.T) {
 		t.Fatalf("resume from a cursor of the lost log: %+v %+v, want a GapCursorUnknown notice then \"after\"", got[0], got[1])
 	}
 }
+
+// TestRedisRefusesWrites: a Redis that answers "not now" (too few
+// replicas for min-replicas-to-write, out of memory) refuses the publish
+// with ErrUnavailable, stores nothing, and takes it once it can again.
+func TestRedisRefusesWrites(t *testing.T) {
+	srv := redistest.Start(t)
+	rs := replicas(t, srv, 1)
+	s := subscribeLive(t, rs[0], "a")
+	for _, conf := range [][2]string{{"min-replicas-to-write", "1"}, {"maxmemory", "1"}} {
+		if _, err := srv.Do(ctxT(t), "CONFIG", "SET", conf[0], conf[1]); err != nil {
+			t.Fatal(err)
+		}
+		_, err := rs[0].Publish(t.Context(), pubsub.Message{Topic: "a", Data: "refused"})
+		if !errors.Is(err, pubsub.ErrUnavailable) {
+			t.Fatalf("Publish with %s %s: %v, want ErrUnavailable", conf[0], conf[1], err)
+		}
+		if _, err := srv.Do(ctxT(t), "CONFIG", "SET", conf[0], "0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publishN(t, rs[0], "a", 0, 1, 0)
+	wantInOrder(t, pubsubtest.Receive(t, s, 1), 1)
+}

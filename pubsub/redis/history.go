@@ -49,6 +49,17 @@ func (s snapshot) merged() []*pubsub.Event {
 	return out
 }
 
+// newest returns the newest event of s, if it has any.
+func (s snapshot) newest() (e seenEvent, ok bool) {
+	for _, t := range s.topics {
+		if n := len(t.events); n > 0 && t.events[n-1].pos > e.pos {
+			last := t.events[n-1]
+			e = seenEvent{pos: last.pos, topic: t.name, at: last.ev.Time.UnixNano()}
+		}
+	}
+	return e, e.pos > 0
+}
+
 // readHistory reads, in one transaction, the log's epoch and head and,
 // for each topic of names, its floor and its events after position after
 // up to position to (0: up to the head).
@@ -60,7 +71,7 @@ func (b *Broker) readHistory(ctx context.Context, names []string, after, to uint
 	}
 	start := "(" + strconv.FormatUint(after, 10) + "-0"
 	cmds := make(rueidis.Commands, 0, 3+3*len(names))
-	cmds = append(cmds, c.B().Multi().Build(), c.B().Hmget().Key(b.keys.meta).Field("epoch", "head").Build())
+	cmds = append(cmds, c.B().Multi().Build(), c.B().Hmget().Key(b.keys.meta).Field("epoch", "head", "collected").Build())
 	for _, name := range names {
 		cmds = append(cmds,
 			c.B().Hget().Key(b.keys.topic(name)).Field("last").Build(),
@@ -77,13 +88,18 @@ func (b *Broker) readHistory(ctx context.Context, names []string, after, to uint
 		return snapshot{}, fmt.Errorf("redis: reading history: %d replies for %d topics", len(replies), len(names))
 	}
 	var s snapshot
-	if meta, err := replies[0].ToArray(); err == nil && len(meta) == 2 {
+	var collected uint64
+	if meta, err := replies[0].ToArray(); err == nil && len(meta) == 3 {
 		s.epoch, _ = meta[0].AsUint64()
 		s.head, _ = meta[1].AsUint64()
+		collected, _ = meta[2].AsUint64()
 	}
 	for i, name := range names {
 		r := replies[1+3*i:]
-		last, _ := r[0].AsUint64() // nil: no event yet
+		last, err := r[0].AsUint64()
+		if err != nil { // no event yet, or removed: a new topic's floor
+			last = collected
+		}
 		first, err1 := r[1].AsXRange()
 		entries, err2 := r[2].AsXRange()
 		if err := errors.Join(err1, err2); err != nil {

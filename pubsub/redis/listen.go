@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,7 +67,12 @@ func (b *Broker) listenOnce(subscribedFirst func()) {
 			if s.Kind == "subscribe" {
 				b.health.setSubscribed(true)
 				subscribedFirst()
-				b.pokeNow()
+				// The check goes before this connection's messages: after a
+				// failover they may reuse positions this replica has seen.
+				select {
+				case b.inbox <- checkNow:
+				case <-b.stop:
+				}
 			}
 		},
 	})
@@ -102,7 +108,11 @@ func (b *Broker) deliver() {
 		case <-b.stop:
 			return
 		case p := <-b.inbox:
-			b.handle(p)
+			if p == checkNow {
+				b.check()
+			} else {
+				b.handle(p)
+			}
 		case <-b.poke:
 			b.check()
 		case <-tick.C:
@@ -111,19 +121,23 @@ func (b *Broker) deliver() {
 	}
 }
 
-// janitor trims the topics by age every HistoryTTL/10 (within 100 ms and
-// a minute), until Close, in a goroutine of its own so that trimming many
+// checkNow, in the inbox, asks the deliverer for a check of the head
+// before the messages after it. (An empty payload is no batch.)
+const checkNow = ""
+
+// janitor expires the topics' history and the idle topics every
+// expiryInterval, until Close, in a goroutine of its own so that trimming many
 // topics does not hold up deliveries.
 func (b *Broker) janitor() {
 	defer b.wg.Done()
-	tick := time.NewTicker(min(max(b.cfg.HistoryTTL/10, 100*time.Millisecond), time.Minute))
+	tick := time.NewTicker(b.expiryInterval())
 	defer tick.Stop()
 	for {
 		select {
 		case <-b.stop:
 			return
 		case <-tick.C:
-			b.trimByAge()
+			b.expire()
 		}
 	}
 }
@@ -217,7 +231,10 @@ func (b *Broker) handle(p string) {
 	if b.closed.Load() {
 		return
 	}
-	b.followEpochLocked(bt.epoch)
+	if len(bt.events) == 0 || bt.epoch == b.retired {
+		return
+	}
+	b.followEpochLocked(bt.epoch, bt.events[0].pos-1)
 	for _, m := range bt.events {
 		if m.pos <= b.last {
 			continue // delivered already, by a catch-up read
@@ -233,29 +250,42 @@ func (b *Broker) handle(p string) {
 			t.subs.Deliver(m.event(bt.epoch, bt.at))
 		}
 		b.last = m.pos
+		b.seen.pos = m.pos
+		if b.seen.topic != m.topic {
+			b.seen.topic = strings.Clone(m.topic)
+		}
+		b.seen.at = bt.at.UnixNano()
 	}
 }
 
-// followEpochLocked starts over when the log's epoch changed (Redis lost
-// its data): positions count from 1 again.
-func (b *Broker) followEpochLocked(epoch uint64) {
-	if epoch != b.epoch && epoch != 0 {
-		b.epoch, b.last = epoch, 0
+// errLogReset ends this replica's subscriptions when the log's epoch
+// changes: they resume from their last event and get a gap notice.
+var errLogReset = fmt.Errorf("%w: the log in Redis lost events (a restart without persistence, FLUSHALL, a failover)", pubsub.ErrSlowSubscriber)
+
+// followEpochLocked starts over when the log's epoch changed: Redis lost
+// its data, or lost events in a failover (check). Positions of the new
+// epoch may repeat those of the old, whose events this replica's
+// subscribers have had: they end with errLogReset and resume with a gap
+// notice. The replica goes on after position head of the new epoch.
+func (b *Broker) followEpochLocked(epoch, head uint64) {
+	if epoch == b.epoch || epoch == b.retired || epoch == 0 {
+		return
 	}
+	for _, t := range b.topics {
+		for _, q := range t.subs.Drain(nil) {
+			q.End(errLogReset)
+		}
+	}
+	b.retired, b.epoch, b.last, b.seen = b.epoch, epoch, head, seenEvent{}
 }
 
 // check reads the log's epoch and head and delivers what this replica has
-// not seen up to it.
+// not seen up to it. A log that no longer has the newest event this
+// replica saw (a head behind it, another event at its position: Redis
+// failed over to a replica that had not received it) gets a new epoch
+// first, so that its positions are never silently reused. The read holds
+// b.mu, so that no other delivery moves b.last meanwhile.
 func (b *Broker) check() {
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.DialTimeout)
-	defer cancel()
-	vals, err := b.client.Do(ctx, b.client.B().Hmget().Key(b.keys.meta).Field("epoch", "head").Build()).ToArray()
-	if err != nil || len(vals) != 2 {
-		b.health.setReadErr(b.storeError("reading the head", err))
-		return
-	}
-	epoch, _ := vals[0].AsUint64()
-	head, _ := vals[1].AsUint64()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed.Load() {
@@ -266,7 +296,78 @@ func (b *Broker) check() {
 			delete(b.topics, name)
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.DialTimeout)
+	defer cancel()
+	epoch, head, lost, err := b.readHead(ctx)
+	if err == nil && lost {
+		epoch, err = b.restartEpoch(ctx)
+	}
+	if err != nil {
+		b.health.setReadErr(err)
+		return
+	}
 	b.health.setReadErr(b.catchUpToLocked(epoch, head))
+}
+
+// readHead reads the log's epoch and head, and tells whether the log lost
+// b.seen: a head behind it, or its topic's stream telling of another
+// event at its position. A seen event trimmed since cannot be checked.
+func (b *Broker) readHead(ctx context.Context) (epoch, head uint64, lost bool, err error) {
+	c, k := b.client, b.keys
+	cmds := rueidis.Commands{c.B().Hmget().Key(k.meta).Field("epoch", "head", "collected").Build()}
+	if b.seen.pos > 0 {
+		cmds = append(cmds,
+			c.B().Xrange().Key(k.stream(b.seen.topic)).Start(strconv.FormatUint(b.seen.pos, 10)+"-0").End("+").Count(1).Build(),
+			c.B().Hget().Key(k.topic(b.seen.topic)).Field("last").Build())
+	}
+	res := c.DoMulti(ctx, cmds...)
+	vals, err := res[0].ToArray()
+	if err != nil || len(vals) != 3 {
+		return 0, 0, false, b.storeError("reading the head", err)
+	}
+	epoch, _ = vals[0].AsUint64()
+	head, _ = vals[1].AsUint64()
+	collected, _ := vals[2].AsUint64()
+	if epoch != b.epoch || b.seen.pos == 0 {
+		return epoch, head, false, nil // a new epoch is followed anyway
+	}
+	next, err := res[1].AsXRange()
+	if err != nil {
+		return 0, 0, false, b.storeError("reading the head", err)
+	}
+	last, err := res[2].AsUint64()
+	if err != nil { // the topic was removed (expire): collected is its last
+		last = collected
+	}
+	return epoch, head, head < b.last || b.seen.lostIn(next, last), nil
+}
+
+// lostIn tells whether a topic's stream no longer has e, from the first
+// entry at or after e's position (next) and the topic's last position.
+func (e seenEvent) lostIn(next []rueidis.XRangeEntry, last uint64) bool {
+	if len(next) == 0 { // trimmed by age, unless the topic ends before e
+		return last < e.pos
+	}
+	id, _, _ := strings.Cut(next[0].ID, "-")
+	if id == strconv.FormatUint(e.pos, 10) { // e's position: is it e?
+		return next[0].FieldValues["t"] != strconv.FormatInt(e.at, 10)
+	}
+	// A later entry: the topic's event before it must be e or later (e
+	// was trimmed), else the topic had no event at e's position.
+	prev, err := strconv.ParseUint(next[0].FieldValues["p"], 10, 64)
+	return err == nil && prev < e.pos
+}
+
+// restartEpoch gives the log a new epoch, unless another replica did
+// first, and returns it.
+func (b *Broker) restartEpoch(ctx context.Context) (uint64, error) {
+	seen, fresh := strconv.FormatUint(b.epoch, 10), strconv.FormatUint(newEpoch(), 10)
+	text, err := restartEpochScript.Exec(ctx, b.client, []string{b.keys.meta}, []string{seen, fresh}).ToString()
+	if err != nil && !rueidis.IsRedisNil(err) {
+		return 0, b.storeError("restarting the epoch", err)
+	}
+	epoch, _ := strconv.ParseUint(text, 10, 64) // none: Redis lost it all; the next write makes one
+	return epoch, nil
 }
 
 // catchUpLocked reads from the streams of the topics this replica has
@@ -299,6 +400,9 @@ func (b *Broker) catchUpLocked(to uint64) error {
 		if t, ok := b.topics[ev.Topic]; ok {
 			t.subs.Deliver(ev)
 		}
+	}
+	if e, ok := hist.newest(); ok {
+		b.seen = e
 	}
 	b.last = to
 	return nil

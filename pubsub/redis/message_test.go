@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/rueidis"
 )
 
 // encodeBatch writes b as publishScript does.
@@ -62,4 +64,31 @@ func FuzzParseBatch(f *testing.F) {
 			t.Fatalf("%q: parsed %+v, re-encoded parses to %+v, %v", p, b, again, err)
 		}
 	})
+}
+
+// TestSeenEventLost: what a topic's stream tells of the event a replica
+// saw at position 7 (time 100).
+func TestSeenEventLost(t *testing.T) {
+	e := seenEvent{pos: 7, topic: "a", at: 100}
+	entry := func(id, at, prev string) []rueidis.XRangeEntry {
+		return []rueidis.XRangeEntry{{ID: id, FieldValues: map[string]string{"t": at, "p": prev}}}
+	}
+	for _, tc := range []struct {
+		name string
+		next []rueidis.XRangeEntry
+		last uint64
+		lost bool
+	}{
+		{"the same event", entry("7-0", "100", "3"), 7, false},
+		{"another event at its position", entry("7-0", "101", "3"), 9, true},
+		{"trimmed, a later one follows it", entry("9-0", "100", "7"), 9, false},
+		{"trimmed with later ones", entry("12-0", "100", "9"), 12, false},
+		{"a later one follows an earlier one", entry("9-0", "100", "5"), 9, true},
+		{"all trimmed by age", nil, 9, false},
+		{"the topic ends before it", nil, 5, true},
+	} {
+		if got := e.lostIn(tc.next, tc.last); got != tc.lost {
+			t.Errorf("%s: lost = %v, want %v", tc.name, got, tc.lost)
+		}
+	}
 }

@@ -13,7 +13,11 @@ import "github.com/redis/rueidis"
 // written once at its end, the head too: per event, Redis runs one XADD
 // (and a GET and a SET for an idempotency key).
 //
-// KEYS: 1 meta hash (epoch, head), 2 the set of topic names, then three
+// A new topic's first entry has the log's collected position as p (the
+// highest floor of the topics removed, see expireScript), as the memory
+// broker gives a new topic.
+//
+// KEYS: 1 meta hash (epoch, head, collected), 2 the set of topic names, then three
 // per event: topic hash (seq, last), topic stream, idempotency key (any
 // key of the slot without one).
 // ARGV: 1 time (Unix ns), 2 history size, 3 idempotency window (ms), 4
@@ -25,8 +29,8 @@ import "github.com/redis/rueidis"
 // stored, by "position sequence len(topic) len(type) len(data)\n" and the
 // three strings (parseMessage).
 var publishScript = rueidis.NewLuaScript(`
-local meta = redis.call('HMGET', KEYS[1], 'epoch', 'head')
-local epoch, head = meta[1], tonumber(meta[2]) or 0
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'head', 'collected')
+local epoch, head, collected = meta[1], tonumber(meta[2]) or 0, tonumber(meta[3]) or 0
 if not epoch then
 	epoch = ARGV[4]
 	redis.call('HSET', KEYS[1], 'epoch', epoch)
@@ -45,7 +49,7 @@ for i = 0, (#KEYS - 2) / 3 - 1 do
 		local t = topics[name]
 		if not t then
 			local v = redis.call('HMGET', KEYS[k], 'seq', 'last')
-			t = {key = KEYS[k], seq = tonumber(v[1]) or 0, last = tonumber(v[2]) or 0}
+			t = {key = KEYS[k], seq = tonumber(v[1]) or 0, last = tonumber(v[2]) or collected}
 			topics[name] = t
 			if t.seq == 0 then
 				redis.call('SADD', KEYS[2], name)
@@ -78,12 +82,19 @@ end
 return reply
 `)
 
-// trimAgeScript drops the events of one topic stream older than a time
-// (the floor follows, from the first entry left).
+// expireScript drops the events of one topic older than a time (the
+// floor follows, from the first entry left) and removes the topic once it
+// retains nothing and no replica has said it has subscribers of it since
+// another time: its keys and its name go, and the log's collected
+// position keeps its floor, so that a cursor from before it still gets a
+// gap notice when the topic comes back.
 //
-// KEYS: 1 topic stream. ARGV: 1 cutoff (Unix ns).
+// KEYS: 1 topic stream, 2 topic hash (seq, last, live), 3 meta hash, 4
+// the set of topic names. ARGV: 1 cutoff (Unix ns), 2 topic, 3 the time
+// (Unix ns) before which a replica's word that it has subscribers is
+// stale.
 // It returns the number of events dropped.
-var trimAgeScript = rueidis.NewLuaScript(`
+var expireScript = rueidis.NewLuaScript(`
 local dropped = 0
 while true do
 	local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 64)
@@ -101,8 +112,34 @@ while true do
 	end
 	if not last then break end
 	local pos = tonumber(string.match(last, '^(%d+)'))
-	redis.call('XTRIM', KEYS[1], 'MINID', (pos + 1) .. '-0')
+	redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', pos + 1) .. '-0')
 	if last ~= first[#first][1] then break end
 end
+if redis.call('XLEN', KEYS[1]) == 0 then
+	local v = redis.call('HMGET', KEYS[2], 'last', 'live')
+	if (tonumber(v[2]) or 0) < tonumber(ARGV[3]) then
+		local floor = tonumber(v[1]) or 0
+		if floor > (tonumber(redis.call('HGET', KEYS[3], 'collected')) or 0) then
+			redis.call('HSET', KEYS[3], 'collected', string.format('%d', floor))
+		end
+		redis.call('DEL', KEYS[1], KEYS[2])
+		redis.call('SREM', KEYS[4], ARGV[2])
+	end
+end
 return dropped
+`)
+
+// restartEpochScript gives the log a new epoch if it still has the one a
+// replica saw (several replicas that find the same loss agree on one new
+// epoch); the head and the streams stay, so positions go on from it.
+//
+// KEYS: 1 meta hash. ARGV: 1 the epoch seen, 2 the new epoch.
+// It returns the log's epoch.
+var restartEpochScript = rueidis.NewLuaScript(`
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch == ARGV[1] then
+	redis.call('HSET', KEYS[1], 'epoch', ARGV[2])
+	return ARGV[2]
+end
+return epoch
 `)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/rueidis"
 
@@ -107,7 +108,7 @@ func (b *Broker) replayLocked(ctx context.Context, resume fanout.Resume, topics 
 // catchUpToLocked brings this replica's deliveries up to head of the log
 // of epoch, as read from Redis.
 func (b *Broker) catchUpToLocked(epoch, head uint64) error {
-	b.followEpochLocked(epoch)
+	b.followEpochLocked(epoch, head)
 	if head > b.last {
 		return b.catchUpLocked(head)
 	}
@@ -189,17 +190,44 @@ func (b *Broker) describe(ctx context.Context, names []string) ([]pubsub.TopicIn
 	return out, nil
 }
 
-// trimByAge drops the events older than HistoryTTL from every topic.
-// Every replica does it; the script is idempotent.
-func (b *Broker) trimByAge() {
+// expire drops the events older than HistoryTTL from every topic and
+// removes the topics left with no events and no subscribers. Every
+// replica does it (the script is idempotent), after saying in Redis which
+// topics it has subscribers of.
+func (b *Broker) expire() {
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.DialTimeout)
 	defer cancel()
-	names, err := b.client.Do(ctx, b.client.B().Smembers().Key(b.keys.topics).Build()).AsStrSlice()
+	now := b.cfg.Now()
+	nowText := strconv.FormatInt(now.UnixNano(), 10)
+	c := b.client
+	var touch rueidis.Commands
+	b.mu.Lock()
+	for name, t := range b.topics {
+		if t.subs.Len() > 0 {
+			touch = append(touch, c.B().Hset().Key(b.keys.topic(name)).FieldValue().FieldValue("live", nowText).Build())
+		}
+	}
+	b.mu.Unlock()
+	for _, res := range c.DoMulti(ctx, touch...) {
+		if res.Error() != nil {
+			return // the head check reports Redis's state
+		}
+	}
+	names, err := c.Do(ctx, c.B().Smembers().Key(b.keys.topics).Build()).AsStrSlice()
 	if err != nil {
-		return // the head check reports Redis's state
+		return
 	}
-	cutoff := strconv.FormatInt(b.cfg.Now().Add(-b.cfg.HistoryTTL).UnixNano(), 10)
+	cutoff := strconv.FormatInt(now.Add(-b.cfg.HistoryTTL).UnixNano(), 10)
+	// A replica's word is stale after three of its expiry passes.
+	stale := strconv.FormatInt(now.Add(-3*b.expiryInterval()).UnixNano(), 10)
 	for _, name := range names {
-		trimAgeScript.Exec(ctx, b.client, []string{b.keys.stream(name)}, []string{cutoff})
+		keys := []string{b.keys.stream(name), b.keys.topic(name), b.keys.meta, b.keys.topics}
+		expireScript.Exec(ctx, c, keys, []string{cutoff, name, stale})
 	}
+}
+
+// expiryInterval is the time between two passes of expire: a tenth of
+// HistoryTTL, within 100 ms and a minute.
+func (b *Broker) expiryInterval() time.Duration {
+	return min(max(b.cfg.HistoryTTL/10, 100*time.Millisecond), time.Minute)
 }
