@@ -24,6 +24,12 @@ var logs atomic.Int64
 func newBroker(t *testing.T, srv *redistest.Server, cfg redis.Config) *redis.Broker {
 	t.Helper()
 	cfg.URL = srv.URL()
+	return newBrokerAt(t, cfg)
+}
+
+// newBrokerAt returns a broker of cfg, closed when t ends.
+func newBrokerAt(t *testing.T, cfg redis.Config) *redis.Broker {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	b, err := redis.New(ctx, cfg)

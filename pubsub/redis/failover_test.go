@@ -1,7 +1,6 @@
 package redis_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/ssebridge/ssebridge/internal/redistest"
 	"github.com/ssebridge/ssebridge/pubsub"
+	"github.com/ssebridge/ssebridge/pubsub/pubsubtest"
 	"github.com/ssebridge/ssebridge/pubsub/redis"
 )
 
@@ -124,7 +124,7 @@ func TestFailoverLosingEvents(t *testing.T) {
 	}
 	link.stall()
 	publishN(t, pub, "a", 10, 15, 0) // on the master only
-	got := receiveAll(t, s, 15)
+	got := pubsubtest.Receive(t, s, 15)
 	master.Kill()
 	link.cut()
 
@@ -156,39 +156,6 @@ func TestFailoverLosingEvents(t *testing.T) {
 	if d := dataOf(got[gap+1:]); fmt.Sprint(d) != fmt.Sprint(want) {
 		t.Fatalf("resumed with %v, want %v", d, want)
 	}
-}
-
-func newBrokerAt(t *testing.T, cfg redis.Config) *redis.Broker {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
-	defer cancel()
-	b, err := redis.New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
-
-// receiveAll waits for n events of s.
-func receiveAll(t *testing.T, s pubsub.Subscription, n int) []*pubsub.Event {
-	t.Helper()
-	var got []*pubsub.Event
-	deadline := time.After(waitTimeout)
-	for len(got) < n {
-		var err error
-		if got, err = s.Fetch(got); err != nil {
-			t.Fatalf("after %d events: %v", len(got), err)
-		}
-		if len(got) < n {
-			select {
-			case <-s.Ready():
-			case <-deadline:
-				t.Fatalf("received %d of %d events", len(got), n)
-			}
-		}
-	}
-	return got
 }
 
 // publishRetrying publishes m until it is stored, as a client does while

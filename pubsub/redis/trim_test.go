@@ -28,6 +28,15 @@ func (c *clock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+func mustPublish(t *testing.T, b *Broker, topic, data string) pubsub.Receipt {
+	t.Helper()
+	r, err := b.Publish(t.Context(), pubsub.Message{Topic: topic, Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // TestTrimByAge: events older than HistoryTTL leave the stream, the
 // topic's floor rises to the newest of them, and a cursor from before it
 // gets a GapCursorTooOld notice; younger events stay.
@@ -41,13 +50,7 @@ func TestTrimByAge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	publish := func(data string) pubsub.Receipt {
-		r, err := b.Publish(ctx, pubsub.Message{Topic: "a", Data: data})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	publish := func(data string) pubsub.Receipt { return mustPublish(t, b, "a", data) }
 	old := publish("old")
 	publish("older-but-one")
 	clk.advance(50 * time.Minute)
@@ -97,13 +100,7 @@ func TestIdleTopicsRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	publish := func(topic string) pubsub.Receipt {
-		r, err := b.Publish(ctx, pubsub.Message{Topic: topic, Data: "x"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	publish := func(topic string) pubsub.Receipt { return mustPublish(t, b, topic, "x") }
 	old := publish("gone")
 	publish("kept")
 	clk.advance(2 * time.Hour)
