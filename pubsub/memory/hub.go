@@ -70,7 +70,7 @@ type Hub struct {
 	// collected is the highest history floor of the topics removed while
 	// empty, so that a cursor older than it still gets a gap notice.
 	collected uint64
-	idem      idempotency
+	idem      *fanout.Idempotency
 	closed    bool
 
 	stop chan struct{}
@@ -113,10 +113,10 @@ func New(cfg Config) (*Hub, error) {
 		epoch:  cfg.Epoch,
 		now:    cfg.Now,
 		topics: make(map[string]*topic),
+		idem:   fanout.NewIdempotency(cfg.IdempotencyKeys),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
-	h.idem.init(cfg.IdempotencyKeys)
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -172,7 +172,7 @@ func (h *Hub) Publish(ctx context.Context, m pubsub.Message) (pubsub.Receipt, er
 	}
 	now := h.now()
 	if m.IdempotencyKey != "" {
-		if r, ok := h.idem.lookup(m.Topic, m.IdempotencyKey, now); ok {
+		if r, ok := h.idem.Lookup(m.Topic, m.IdempotencyKey, now); ok {
 			r.Duplicate = true
 			return r, nil
 		}
@@ -194,7 +194,7 @@ func (h *Hub) Publish(ctx context.Context, m pubsub.Message) (pubsub.Receipt, er
 	t.subs.Deliver(ev)
 	r := pubsub.Receipt{ID: ev.ID, Sequence: ev.Sequence, Time: now}
 	if m.IdempotencyKey != "" {
-		h.idem.add(m.Topic, m.IdempotencyKey, r, now.Add(h.cfg.IdempotencyWindow))
+		h.idem.Add(m.Topic, m.IdempotencyKey, r, now.Add(h.cfg.IdempotencyWindow))
 	}
 	return r, nil
 }
@@ -347,5 +347,5 @@ func (h *Hub) sweep() {
 			delete(h.topics, name)
 		}
 	}
-	h.idem.expire(now)
+	h.idem.Expire(now)
 }

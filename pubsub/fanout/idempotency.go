@@ -1,4 +1,4 @@
-package memory
+package fanout
 
 import (
 	"time"
@@ -6,10 +6,10 @@ import (
 	"github.com/ssebridge/ssebridge/pubsub"
 )
 
-// idempotency remembers the receipts of publishes that carried an
+// Idempotency remembers the receipts of publishes that carried an
 // idempotency key, for a window of time and up to a number of keys. It is
-// guarded by the hub's lock.
-type idempotency struct {
+// not safe for concurrent use: a broker guards it with its lock.
+type Idempotency struct {
 	limit   int
 	entries map[idemKey]idemEntry
 	order   []idemKey // oldest first, from head; expiries are in order too
@@ -23,12 +23,17 @@ type idemEntry struct {
 	expires time.Time
 }
 
-func (m *idempotency) init(limit int) {
+// NewIdempotency returns an empty Idempotency of at most limit keys.
+func NewIdempotency(limit int) *Idempotency {
+	m := &Idempotency{}
 	m.limit = limit
 	m.entries = make(map[idemKey]idemEntry)
+	return m
 }
 
-func (m *idempotency) lookup(topic, key string, now time.Time) (pubsub.Receipt, bool) {
+// Lookup returns the receipt of the publish of key to topic, while its
+// window lasts at now.
+func (m *Idempotency) Lookup(topic, key string, now time.Time) (pubsub.Receipt, bool) {
 	e, ok := m.entries[idemKey{topic, key}]
 	if !ok || !now.Before(e.expires) {
 		return pubsub.Receipt{}, false
@@ -36,8 +41,10 @@ func (m *idempotency) lookup(topic, key string, now time.Time) (pubsub.Receipt, 
 	return e.receipt, true
 }
 
-func (m *idempotency) add(topic, key string, r pubsub.Receipt, expires time.Time) {
-	m.expire(r.Time)
+// Add remembers r for key on topic until expires; the oldest key goes
+// when the limit is reached.
+func (m *Idempotency) Add(topic, key string, r pubsub.Receipt, expires time.Time) {
+	m.Expire(r.Time)
 	for len(m.entries) >= m.limit && m.head < len(m.order) {
 		m.popOldest()
 	}
@@ -46,8 +53,8 @@ func (m *idempotency) add(topic, key string, r pubsub.Receipt, expires time.Time
 	m.order = append(m.order, k)
 }
 
-// expire forgets the keys whose window has passed.
-func (m *idempotency) expire(now time.Time) {
+// Expire forgets the keys whose window has passed at now.
+func (m *Idempotency) Expire(now time.Time) {
 	for m.head < len(m.order) {
 		e, ok := m.entries[m.order[m.head]]
 		if ok && now.Before(e.expires) {
@@ -62,11 +69,11 @@ func (m *idempotency) expire(now time.Time) {
 	}
 }
 
-func (m *idempotency) popOldest() {
+func (m *Idempotency) popOldest() {
 	k := m.order[m.head]
 	m.order[m.head] = idemKey{}
 	m.head++
-	// A key is in order at most once: add runs only after lookup missed,
-	// and expire has popped the key's earlier, expired slot by then.
+	// A key is in order at most once: Add runs only after Lookup missed,
+	// and Expire has popped the key's earlier, expired slot by then.
 	delete(m.entries, k)
 }
