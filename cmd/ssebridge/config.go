@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ssebridge/ssebridge/pubsub"
+	"github.com/ssebridge/ssebridge/pubsub/file"
 	"github.com/ssebridge/ssebridge/pubsub/memory"
 	"github.com/ssebridge/ssebridge/pubsub/redis"
 )
@@ -21,6 +22,8 @@ import (
 // flag and one SSEBRIDGE_* environment variable.
 type serveConfig struct {
 	Broker            string
+	Fsync             file.Fsync
+	FsyncInterval     time.Duration
 	HTTPAddr          string
 	GRPCAddr          string
 	InternalAddr      string
@@ -104,7 +107,9 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), outpu
 // and set to its default.
 func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("ssebridge serve", flag.ContinueOnError)
-	fs.StringVar(&cfg.Broker, "broker", "memory", "where events and their history live: memory (this process only), or redis://[user:password@]host:port/db (rediss:// for TLS) for replicas that share topics, history and cursors")
+	fs.StringVar(&cfg.Broker, "broker", "memory", "where events and their history live: memory (this process only, lost at exit), file:///path/to/dir (this process, kept on disk across restarts), or redis://[user:password@]host:port/db (rediss:// for TLS) for replicas that share topics, history and cursors")
+	fs.TextVar(&cfg.Fsync, "fsync", file.FsyncAlways, "with --broker file://: when publishes reach the disk: always (before each acknowledgement; a machine crash loses nothing acknowledged), interval (every --fsync-interval; a machine crash loses at most that), never (the operating system decides); a process crash loses nothing in any")
+	fs.DurationVar(&cfg.FsyncInterval, "fsync-interval", file.DefaultFsyncInterval, "with --fsync interval: how often the log is synced")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":8080", "listen address for HTTP: SSE, REST, /metrics, /healthz")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":9090", "listen address for gRPC")
 	fs.StringVar(&cfg.InternalAddr, "internal-addr", "", "listen address, plain HTTP, for /metrics, /healthz, /readyz and the web console (with the API it uses), which then leave --http-addr (empty: they stay there)")
@@ -152,19 +157,32 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("--max-stream-age-jitter (%v) must be less than --max-stream-age (%v)", c.MaxStreamAgeJitter, c.MaxStreamAge)
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return fmt.Errorf("--tls-cert and --tls-key go together")
-	case c.Broker != "memory" && !strings.HasPrefix(c.Broker, "redis://") && !strings.HasPrefix(c.Broker, "rediss://"):
-		return fmt.Errorf("--broker must be memory, redis://... or rediss://..., not %q", c.Broker)
+	case c.Broker != "memory" && !strings.HasPrefix(c.Broker, "redis://") && !strings.HasPrefix(c.Broker, "rediss://") && !strings.HasPrefix(c.Broker, "file:///"):
+		return fmt.Errorf("--broker must be memory, file:///path, redis://... or rediss://..., not %q", c.Broker)
 	}
 	return nil
 }
 
-// openBroker opens the broker of --broker: the in-memory hub, or the
-// Redis broker on the server of a redis:// or rediss:// URL, with the
-// same history, queue and idempotency settings.
-func (c serveConfig) openBroker(ctx context.Context) (broker, error) {
+// openBroker opens the broker of --broker: the in-memory hub, the
+// durable log in the directory of a file:// URL, or the Redis broker on
+// the server of a redis:// or rediss:// URL, with the same history, queue
+// and idempotency settings.
+func (c serveConfig) openBroker(ctx context.Context, log *slog.Logger) (broker, error) {
 	hub := c.hubConfig()
-	if c.Broker == "memory" {
+	switch {
+	case c.Broker == "memory":
 		return memory.New(hub)
+	case strings.HasPrefix(c.Broker, "file://"):
+		return file.New(file.Config{
+			Dir:               strings.TrimPrefix(c.Broker, "file://"),
+			Fsync:             c.Fsync,
+			FsyncInterval:     c.FsyncInterval,
+			HistorySize:       hub.HistorySize,
+			HistoryTTL:        hub.HistoryTTL,
+			QueueSize:         hub.QueueSize,
+			IdempotencyWindow: hub.IdempotencyWindow,
+			Logger:            log.With("component", "file broker"),
+		})
 	}
 	return redis.New(ctx, redis.Config{
 		URL:               c.Broker,

@@ -26,6 +26,7 @@ var flagRanges = []flagRange{
 	// The hub.
 	{"history-size", between(1, 1_000_000), "no history (clients cannot resume; logged as a warning)"},
 	{"history-ttl", between(time.Second, 168*time.Hour), ""},
+	{"fsync-interval", between(time.Millisecond, time.Minute), ""},
 	{"queue-size", between(1, 100_000), ""},
 	{"idempotency-window", between(time.Second, 24*time.Hour), ""},
 	// Publishing.

@@ -126,7 +126,7 @@ func (n *node) close() {
 // limits, and over them the gRPC service, the SSE bridge and the console.
 func (n *node) services() error {
 	cfg := n.cfg
-	hub, err := cfg.openBroker(context.Background())
+	hub, err := cfg.openBroker(context.Background(), n.log)
 	if err != nil {
 		return fmt.Errorf("starting the broker (--broker): %w", err)
 	}

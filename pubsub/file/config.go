@@ -44,6 +44,16 @@ func (f Fsync) String() string {
 	return [...]string{"always", "interval", "never"}[f]
 }
 
+// MarshalText implements encoding.TextMarshaler, for flags.
+func (f Fsync) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler, for flags.
+func (f *Fsync) UnmarshalText(b []byte) error {
+	v, err := ParseFsync(string(b))
+	*f = v
+	return err
+}
+
 // Default values for the zero fields of Config.
 const (
 	DefaultHistorySize       = 1000
