@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,6 +34,9 @@ type Broker struct {
 	idem      *fanout.Idempotency
 	segs      []*segment // oldest first; the last is written to
 	closed    bool
+
+	// framesRead counts the frames replays have read from the segments.
+	framesRead atomic.Int64
 
 	health health
 	reqs   chan *publishReq

@@ -67,6 +67,7 @@ func (b *Broker) replayLocked(ts []*topic, st fanout.Start) ([]*pubsub.Event, er
 	if st.Gap != nil {
 		replay = append(replay, st.Gap)
 	}
+	b.framesRead.Add(int64(len(entries)))
 	for _, e := range entries {
 		r, err := e.seg.read(e.off, int(e.size))
 		if err != nil || r.pos != e.pos {

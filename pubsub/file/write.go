@@ -140,8 +140,8 @@ func (b *Broker) commit(g *group, storeErr error) {
 		}
 	}()
 	if storeErr != nil {
-		b.health.set(storeErr)
 		err := fmt.Errorf("%w: file: writing the log: %w", pubsub.ErrUnavailable, storeErr)
+		b.health.set(err)
 		for _, e := range g.events {
 			e.req.errs[e.i] = err
 		}
@@ -235,7 +235,7 @@ func (b *Broker) syncEvery(interval time.Duration) {
 			active := b.segs[len(b.segs)-1]
 			b.mu.Unlock()
 			if err := active.f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
-				b.health.set(err)
+				b.health.set(fmt.Errorf("%w: file: syncing the log: %w", pubsub.ErrUnavailable, err))
 			}
 		}
 	}
