@@ -91,7 +91,12 @@ func (b *Broker) replayRecord(s *segment, first bool, r *record, off int64, size
 			t = &topic{name: r.topic, floor: b.collected}
 			b.topics[r.topic] = t
 		}
-		t.push(entry{pos: r.pos, seq: r.seq, at: r.at, seg: s, off: off, size: int32(size)}, b.cfg.HistorySize)
+		e := entry{pos: r.pos, seq: r.seq, at: r.at, seg: s, off: off, size: int32(size)}
+		if r.pos > t.last {
+			t.push(e, b.cfg.HistorySize)
+		} else {
+			t.insert(e, b.cfg.HistorySize) // moved forward by compaction
+		}
 		b.head = max(b.head, r.pos)
 		if r.ik != "" {
 			until := r.eventTime().Add(b.cfg.IdempotencyWindow)

@@ -48,6 +48,7 @@ type segment struct {
 	// the latest end (Unix ns) of an idempotency window of an event here.
 	// A segment that is not the newest goes once both have passed.
 	live      int
+	liveBytes int64
 	idemUntil int64
 }
 

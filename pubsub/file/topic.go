@@ -1,6 +1,9 @@
 package file
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/ssebridge/ssebridge/pubsub"
 	"github.com/ssebridge/ssebridge/pubsub/fanout"
 )
@@ -31,17 +34,42 @@ func (t *topic) retained() []entry { return t.idx[t.start:] }
 // push appends e, dropping the oldest entries past limit (none is kept
 // when limit <= 0).
 func (t *topic) push(e entry, limit int) {
-	e.seg.live++
+	e.seg.hold(e)
 	t.idx = append(t.idx, e)
 	t.seq, t.last = e.seq, e.pos
+	t.trim(limit)
+}
+
+// insert adds e, a copy of an older event moved forward by compaction
+// (read back at recovery after newer ones), in position order, unless
+// the topic has it already.
+func (t *topic) insert(e entry, limit int) {
+	r := t.retained()
+	i, found := slices.BinarySearchFunc(r, e.pos, func(x entry, pos uint64) int { return cmp.Compare(x.pos, pos) })
+	if found {
+		return
+	}
+	if e.pos <= t.floor {
+		return // dropped since, by count
+	}
+	e.seg.hold(e)
+	t.idx = slices.Insert(t.idx, t.start+i, e)
+	t.trim(limit)
+}
+
+func (t *topic) trim(limit int) {
 	for len(t.idx)-t.start > max(limit, 0) {
 		t.dropOldest()
 	}
 }
 
+func (s *segment) hold(e entry) { s.live++; s.liveBytes += int64(e.size) }
+
+func (s *segment) release(e entry) { s.live--; s.liveBytes -= int64(e.size) }
+
 func (t *topic) dropOldest() {
 	e := t.idx[t.start]
-	e.seg.live--
+	e.seg.release(e)
 	t.floor = e.pos
 	t.idx[t.start] = entry{}
 	t.start++

@@ -177,9 +177,87 @@ func (b *Broker) commit(g *group, storeErr error) {
 			active.idemUntil = max(active.idemUntil, until.UnixNano())
 		}
 	}
-	if active.size >= b.cfg.SegmentSize {
+	if active.size >= b.rotateSizeLocked() {
 		b.rotateLocked()
 	}
+	b.compactLocked(g.now)
+}
+
+// minSegment is the smallest size at which the log starts a new segment.
+const minSegment = 64 << 10
+
+// rotateSizeLocked is the size at which the segment being written is
+// sealed: a quarter of the bytes retained (so that the segments that
+// hold them turn over, and the disk holds about twice what is retained),
+// within minSegment and SegmentSize.
+func (b *Broker) rotateSizeLocked() int64 {
+	var retained int64
+	for _, s := range b.segs {
+		retained += s.liveBytes
+	}
+	return min(max(retained/4, minSegment), b.cfg.SegmentSize)
+}
+
+// compactLocked drops the oldest segments once they retain nothing, and
+// first moves the events still retained in the oldest to the newest when
+// they are less than half of it: a quiet topic's few events would
+// otherwise keep a whole segment, and every later one, on the disk. It
+// runs in the writer goroutine, the only one that appends.
+func (b *Broker) compactLocked(now time.Time) {
+	for len(b.segs) > 1 {
+		old := b.segs[0]
+		if old.idemUntil > now.UnixNano() || (old.live > 0 && old.liveBytes*2 > old.size) {
+			return
+		}
+		if old.live > 0 {
+			if err := b.moveForwardLocked(old); err != nil {
+				b.cfg.Logger.Warn("file broker: moving retained events forward", "segment", old.path, "error", err)
+				return
+			}
+		}
+		b.dropSegmentsLocked(now)
+		if b.segs[0] == old {
+			return
+		}
+	}
+}
+
+// moveForwardLocked copies the frames of old's retained events, as they
+// are, to the end of the newest segment, syncs it, and points the
+// history at the copies. Recovery keeps one of the two if both are read.
+func (b *Broker) moveForwardLocked(old *segment) error {
+	active := b.segs[len(b.segs)-1]
+	var moved []*entry
+	var buf []byte
+	for _, t := range b.topics {
+		r := t.retained()
+		for i := range r {
+			if r[i].seg != old {
+				continue
+			}
+			frame := make([]byte, r[i].size)
+			if _, err := old.f.ReadAt(frame, r[i].off); err != nil {
+				return err
+			}
+			buf = append(buf, frame...)
+			moved = append(moved, &r[i])
+		}
+	}
+	base := active.size
+	if err := active.append(buf); err != nil {
+		return err
+	}
+	if err := active.f.Sync(); err != nil {
+		return err
+	}
+	off := base
+	for _, e := range moved {
+		old.release(*e)
+		e.seg, e.off = active, off
+		active.hold(*e)
+		off += int64(e.size)
+	}
+	return nil
 }
 
 // rotateLocked starts a new segment, with the topics' state first, and

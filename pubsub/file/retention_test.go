@@ -1,0 +1,97 @@
+package file
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ssebridge/ssebridge/pubsub"
+)
+
+// diskUsage is the size of dir's segment files.
+func diskUsage(t *testing.T, dir string) int64 {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, name := range names {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += fi.Size()
+	}
+	return n
+}
+
+func (b *Broker) retainedBytes() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var n int64
+	for _, s := range b.segs {
+		n += s.liveBytes
+	}
+	return n
+}
+
+// TestDiskStaysBounded: publishing 20 times the retention of a busy
+// topic, next to a quiet topic whose one event stays retained, keeps the
+// disk within twice the retained bytes: segments are dropped, and the
+// quiet event is moved forward instead of keeping its segment. After a
+// restart both topics have their history.
+func TestDiskStaysBounded(t *testing.T) {
+	const retain = 1000
+	cfg := Config{Dir: t.TempDir(), HistorySize: retain, Logger: slog.New(slog.DiscardHandler)}
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet, err := b.Publish(context.Background(), pubsub.Message{Topic: "quiet", Data: "still here"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := strings.Repeat("x", 1000)
+	ms := make([]pubsub.Message, 100)
+	for i := range ms {
+		ms[i] = pubsub.Message{Topic: "busy", Data: data}
+	}
+	var worst float64
+	var last []pubsub.Receipt
+	for range 20 * retain / len(ms) {
+		rs, errs := b.PublishBatch(context.Background(), ms)
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		last = rs
+		retained := b.retainedBytes()
+		if retained >= int64(retain*len(data)) { // once the history is full
+			worst = max(worst, float64(diskUsage(t, cfg.Dir))/float64(retained))
+		}
+	}
+	t.Logf("disk usage at most %.2f times the retained bytes", worst)
+	if worst > 2 {
+		t.Fatalf("disk usage reached %.2f times the retained bytes, want at most 2", worst)
+	}
+	b.Close()
+
+	if b, err = New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s, err := b.Subscribe(context.Background(), []string{"quiet", "busy"}, pubsub.Earliest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Fetch(nil)
+	if err != nil || len(got) != 1+retain || got[0].ID != quiet.ID || got[len(got)-1].ID != last[len(last)-1].ID {
+		t.Fatalf("after the restart: %d events (%v), want the quiet one and %d busy ones", len(got), err, retain)
+	}
+}
