@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ssebridge/ssebridge/pubsub"
 	"github.com/ssebridge/ssebridge/pubsub/file"
 	"github.com/ssebridge/ssebridge/pubsub/memory"
@@ -167,7 +169,7 @@ func (c serveConfig) validate() error {
 // durable log in the directory of a file:// URL, or the Redis broker on
 // the server of a redis:// or rediss:// URL, with the same history, queue
 // and idempotency settings.
-func (c serveConfig) openBroker(ctx context.Context, log *slog.Logger) (broker, error) {
+func (c serveConfig) openBroker(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) (broker, error) {
 	hub := c.hubConfig()
 	switch {
 	case c.Broker == "memory":
@@ -181,6 +183,7 @@ func (c serveConfig) openBroker(ctx context.Context, log *slog.Logger) (broker, 
 			HistoryTTL:        hub.HistoryTTL,
 			QueueSize:         hub.QueueSize,
 			IdempotencyWindow: hub.IdempotencyWindow,
+			Registerer:        reg,
 			Logger:            log.With("component", "file broker"),
 		})
 	}

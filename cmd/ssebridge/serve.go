@@ -126,15 +126,15 @@ func (n *node) close() {
 // limits, and over them the gRPC service, the SSE bridge and the console.
 func (n *node) services() error {
 	cfg := n.cfg
-	hub, err := cfg.openBroker(context.Background(), n.log)
+	n.reg = prometheus.NewRegistry()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hub, err := cfg.openBroker(context.Background(), n.log, n.reg)
 	if err != nil {
 		return fmt.Errorf("starting the broker (--broker): %w", err)
 	}
 	n.broker = hub
 	n.closers = append(n.closers, func() { hub.Close() })
 
-	n.reg = prometheus.NewRegistry()
-	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(n.reg)
 	n.metrics = m
 

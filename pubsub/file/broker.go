@@ -35,13 +35,16 @@ type Broker struct {
 	segs      []*segment // oldest first; the last is written to
 	closed    bool
 
+	// dirty is set by writes that FsyncInterval has yet to sync.
+	dirty atomic.Bool
 	// framesRead counts the frames replays have read from the segments.
 	framesRead atomic.Int64
 
-	health health
-	reqs   chan *publishReq
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	metrics metrics
+	health  health
+	reqs    chan *publishReq
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
 var (
@@ -72,6 +75,10 @@ func New(cfg Config) (*Broker, error) {
 		health: newHealth(),
 		reqs:   make(chan *publishReq, 64),
 		stop:   make(chan struct{}),
+	}
+	if err := b.registerMetrics(cfg.Registerer); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("file: metrics: %w", err)
 	}
 	if err := b.recover(); err != nil {
 		b.closeFiles()

@@ -2,8 +2,11 @@ package file_test
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/ssebridge/ssebridge/pubsub"
@@ -30,4 +33,22 @@ func TestSuite(t *testing.T) {
 	pubsubtest.Run(t, func(t *testing.T, opts pubsubtest.Options) pubsub.Broker {
 		return open(t, file.Config{Dir: t.TempDir(), HistorySize: opts.HistorySize, QueueSize: opts.QueueSize})
 	})
+}
+
+// TestMetrics: the log's syncs, writes and sizes are counted, one sync
+// per write with FsyncAlways.
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	b := open(t, file.Config{Dir: t.TempDir(), Registerer: reg})
+	for range 3 {
+		publish(t, b, "a", "x")
+	}
+	fsyncs, err := testutil.GatherAndCount(reg, "ssebridge_file_fsyncs_total", "ssebridge_file_writes_total", "ssebridge_file_segments", "ssebridge_file_bytes", "ssebridge_file_retained_bytes")
+	if err != nil || fsyncs != 5 {
+		t.Fatalf("%d metrics, %v; want 5", fsyncs, err)
+	}
+	want := "# HELP ssebridge_file_fsyncs_total Syncs of the file broker's log to the disk.\n# TYPE ssebridge_file_fsyncs_total counter\nssebridge_file_fsyncs_total 3\n"
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ssebridge_file_fsyncs_total"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Fsync says when the log's writes reach the disk.
@@ -87,6 +89,9 @@ type Config struct {
 	IdempotencyWindow time.Duration
 	IdempotencyKeys   int
 
+	// Registerer, when not nil, receives the log's metrics: syncs,
+	// writes, segments, bytes on disk and bytes retained.
+	Registerer prometheus.Registerer
 	// Logger gets what recovery found (a torn tail dropped, say); nil
 	// means slog.Default().
 	Logger *slog.Logger

@@ -120,7 +120,12 @@ func (b *Broker) store(g *group) error {
 	// Only this goroutine appends; readers read frames already written.
 	base := active.size
 	err := active.append(g.buf)
+	b.metrics.writes.Inc()
+	if err == nil && b.cfg.Fsync != FsyncAlways {
+		b.dirty.Store(true) // for syncEvery
+	}
 	if err == nil && b.cfg.Fsync == FsyncAlways {
+		b.metrics.fsyncs.Inc()
 		if err = active.f.Sync(); err != nil {
 			active.f.Truncate(base) // nothing of the group is acknowledged
 			active.size = base
@@ -247,6 +252,7 @@ func (b *Broker) moveForwardLocked(old *segment) error {
 	if err := active.append(buf); err != nil {
 		return err
 	}
+	b.metrics.fsyncs.Inc()
 	if err := active.f.Sync(); err != nil {
 		return err
 	}
@@ -299,7 +305,7 @@ func (b *Broker) failWaiting() {
 }
 
 // syncEvery syncs the segment being written every interval
-// (FsyncInterval), until Close.
+// (FsyncInterval) when it was written to since, until Close.
 func (b *Broker) syncEvery(interval time.Duration) {
 	defer b.wg.Done()
 	tick := time.NewTicker(interval)
@@ -309,9 +315,13 @@ func (b *Broker) syncEvery(interval time.Duration) {
 		case <-b.stop:
 			return
 		case <-tick.C:
+			if !b.dirty.Swap(false) {
+				continue
+			}
 			b.mu.Lock()
 			active := b.segs[len(b.segs)-1]
 			b.mu.Unlock()
+			b.metrics.fsyncs.Inc()
 			if err := active.f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
 				b.health.set(fmt.Errorf("%w: file: syncing the log: %w", pubsub.ErrUnavailable, err))
 			}
