@@ -11,6 +11,10 @@
 #   latency-100 fanout-1000 fanout-1000-max fanout-10000 idle-15000
 #   publish-unary publish-unary-100 publish-stream publish-stream-100
 #
+# BENCH_BROKER=file runs each scenario on the file broker, in a fresh
+# directory under ${BENCH_FILE_DIR:-/tmp} with --fsync ${BENCH_FSYNC:-always};
+# its fsyncs and writes (from /metrics) are printed after the scenario.
+#
 # BENCH_BROKER=redis runs each scenario on the Redis broker: a fresh
 # redis-server per scenario (AOF, appendfsync everysec, in a temporary
 # directory, on 127.0.0.1:$BENCH_REDIS_PORT, default 16379), whose CPU time
@@ -56,20 +60,29 @@ BROKER=${BENCH_BROKER:-memory}
 REDIS_PORT=${BENCH_REDIS_PORT:-16379}
 case $BROKER in
 memory) ;;
+file) bash scripts/require-debian-packages.sh curl ;;
 redis) bash scripts/require-debian-packages.sh redis-server ;;
-*) echo "bench-load.sh: BENCH_BROKER must be memory or redis, not $BROKER" >&2; exit 2 ;;
+*) echo "bench-load.sh: BENCH_BROKER must be memory, file or redis, not $BROKER" >&2; exit 2 ;;
 esac
 
 server_pid=
 redis_pid=
 redis_dir=
+file_dir=
 stop_server() {
+	if [ -n "$file_dir" ] && [ -n "$server_pid" ]; then
+		curl -s "http://$HTTP_ADDR/metrics" | awk '/^ssebridge_file_(fsyncs|writes)_total/ { printf "file broker %s %s\n", $1, $2 }'
+	fi
 	if [ -n "$server_pid" ]; then
 		kill "$server_pid" 2>/dev/null || true
 		wait "$server_pid" 2>/dev/null || true
 		server_pid=
 	fi
 	stop_redis
+	if [ -n "$file_dir" ]; then
+		rm -rf "$file_dir"
+		file_dir=
+	fi
 }
 
 # start_redis: a fresh redis-server for one scenario.
@@ -108,6 +121,10 @@ start_server() {
 	if [ "$BROKER" = redis ]; then
 		start_redis
 		broker=(--broker "redis://127.0.0.1:$REDIS_PORT/0")
+	fi
+	if [ "$BROKER" = file ]; then
+		file_dir=$(mktemp -d -p "${BENCH_FILE_DIR:-/tmp}" ssebridge-bench.XXXXXX)
+		broker=(--broker "file://$file_dir" --fsync "${BENCH_FSYNC:-always}")
 	fi
 	"$SERVER" serve --dev --max-streams-per-client 0 --log-level warn "${broker[@]}" \
 		--http-addr "$HTTP_ADDR" --grpc-addr "$GRPC_ADDR" "$@" 2>>"$LOG" &

@@ -42,9 +42,14 @@ type Broker struct {
 
 	metrics metrics
 	health  health
-	reqs    chan *publishReq
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	// sending is held (read) by each PublishBatch while it hands its
+	// request to the writer, and (write) by Close to set refusing, so that
+	// no request is queued after the writer's last look at the queue.
+	sending  sync.RWMutex
+	refusing bool
+	reqs     chan *publishReq
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 var (
@@ -136,6 +141,9 @@ func (b *Broker) Close() error {
 	for _, q := range subs {
 		q.End(pubsub.ErrClosed)
 	}
+	b.sending.Lock()
+	b.refusing = true
+	b.sending.Unlock()
 	close(b.stop)
 	b.wg.Wait()
 	return b.closeFiles()
@@ -182,12 +190,14 @@ func (b *Broker) PublishBatch(ctx context.Context, ms []pubsub.Message) ([]pubsu
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	select {
-	case b.reqs <- req:
-	case <-b.stop:
+	b.sending.RLock()
+	if b.refusing {
+		b.sending.RUnlock()
 		return fail(pubsub.ErrClosed)
 	}
-	<-req.done // the writer always answers, even on Close
+	b.reqs <- req // the writer takes requests until Close has set refusing
+	b.sending.RUnlock()
+	<-req.done // the writer answers every queued request, even on Close
 	return req.receipts, req.errs
 }
 

@@ -1,8 +1,11 @@
 package file_test
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,4 +54,37 @@ func TestMetrics(t *testing.T) {
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ssebridge_file_fsyncs_total"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestCloseWhilePublishing: publishers racing Close all return, each
+// publish either stored or refused with ErrClosed.
+func TestCloseWhilePublishing(t *testing.T) {
+	b, err := file.New(file.Config{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	started := make(chan struct{}, 8)
+	for range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				if i == 10 {
+					started <- struct{}{}
+				}
+				_, err := b.Publish(context.Background(), pubsub.Message{Topic: "a", Data: "x"})
+				if errors.Is(err, pubsub.ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("Publish: %v", err)
+					return
+				}
+			}
+		})
+	}
+	for range 8 {
+		<-started
+	}
+	b.Close()
+	wg.Wait()
 }

@@ -68,15 +68,29 @@ func (b *Broker) replayLocked(ts []*topic, st fanout.Start) ([]*pubsub.Event, er
 		replay = append(replay, st.Gap)
 	}
 	b.framesRead.Add(int64(len(entries)))
-	for _, e := range entries {
-		r, err := e.seg.read(e.off, int(e.size))
-		if err != nil || r.pos != e.pos {
-			return nil, fmt.Errorf("%w: file: reading event %d from %s: %v", pubsub.ErrUnavailable, e.pos, e.seg.path, err)
+	var buf []byte
+	for len(entries) > 0 {
+		// Frames that follow one another in a segment are read at once.
+		n, span := 1, int64(entries[0].size)
+		for n < len(entries) && entries[n].seg == entries[0].seg && entries[n].off == entries[0].off+span {
+			span += int64(entries[n].size)
+			n++
 		}
-		replay = append(replay, &pubsub.Event{
-			ID:    pubsub.Cursor{Epoch: b.epoch, Position: r.pos}.String(),
-			Topic: r.topic, Type: r.typ, Data: r.data, Sequence: r.seq, Time: r.eventTime(),
-		})
+		buf = slices.Grow(buf[:0], int(span))[:span]
+		if _, err := entries[0].seg.f.ReadAt(buf, entries[0].off); err != nil {
+			return nil, fmt.Errorf("%w: file: reading events from %s: %v", pubsub.ErrUnavailable, entries[0].seg.path, err)
+		}
+		for _, e := range entries[:n] {
+			r, err := decodeFrame(buf[e.off-entries[0].off:][:e.size])
+			if err != nil || r.pos != e.pos {
+				return nil, fmt.Errorf("%w: file: event %d in %s does not decode", pubsub.ErrUnavailable, e.pos, e.seg.path)
+			}
+			replay = append(replay, &pubsub.Event{
+				ID:    pubsub.Cursor{Epoch: b.epoch, Position: r.pos}.String(),
+				Topic: r.topic, Type: r.typ, Data: r.data, Sequence: r.seq, Time: r.eventTime(),
+			})
+		}
+		entries = entries[n:]
 	}
 	return replay, nil
 }

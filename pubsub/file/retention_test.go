@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ssebridge/ssebridge/pubsub"
 )
@@ -45,8 +47,8 @@ func (b *Broker) retainedBytes() int64 {
 // quiet event is moved forward instead of keeping its segment. After a
 // restart both topics have their history.
 func TestDiskStaysBounded(t *testing.T) {
-	const retain = 1000
-	cfg := Config{Dir: t.TempDir(), HistorySize: retain, Logger: slog.New(slog.DiscardHandler)}
+	const retain = 10_000 // 10 MB, ten of the smallest segments
+	cfg := Config{Dir: t.TempDir(), Fsync: FsyncNever, HistorySize: retain, Logger: slog.New(slog.DiscardHandler)}
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -94,4 +96,49 @@ func TestDiskStaysBounded(t *testing.T) {
 	if err != nil || len(got) != 1+retain || got[0].ID != quiet.ID || got[len(got)-1].ID != last[len(last)-1].ID {
 		t.Fatalf("after the restart: %d events (%v), want the quiet one and %d busy ones", len(got), err, retain)
 	}
+}
+
+// TestAgeRetentionOnDisk: events older than HistoryTTL leave the history
+// and their segments leave the disk; a cursor from before them gets a
+// GapCursorTooOld notice, after a restart too.
+func TestAgeRetentionOnDisk(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	cfg := Config{Dir: t.TempDir(), SegmentSize: 4096, HistoryTTL: time.Hour, Now: clock, Logger: slog.New(slog.DiscardHandler)}
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := fill(t, b, 2000)
+	full := diskUsage(t, cfg.Dir)
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	young, err := b.Publish(context.Background(), pubsub.Message{Topic: "a", Data: "young"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.sweep()
+	if left := diskUsage(t, cfg.Dir); left*10 > full {
+		t.Fatalf("%d bytes on disk after the events expired, of %d", left, full)
+	}
+	for _, reopen := range []bool{false, true} {
+		if reopen {
+			b.Close()
+			if b, err = New(cfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := b.Subscribe(context.Background(), []string{"a"}, old[10].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Fetch(nil)
+		s.Close()
+		if err != nil || len(got) != 2 || got[0].Gap == nil || got[0].Gap.Reason != pubsub.GapCursorTooOld || got[1].ID != young.ID {
+			t.Fatalf("reopened %v: resume from an expired event: %d events, %v", reopen, len(got), err)
+		}
+	}
+	b.Close()
 }

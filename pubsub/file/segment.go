@@ -207,15 +207,6 @@ func (s *segment) append(b []byte) error {
 	return nil
 }
 
-// read decodes the frame of size bytes at off.
-func (s *segment) read(off int64, size int) (record, error) {
-	b := make([]byte, size)
-	if _, err := s.f.ReadAt(b, off); err != nil {
-		return record{}, err
-	}
-	return decodeFrame(b)
-}
-
 // remove closes and deletes the segment.
 func (s *segment) remove() error {
 	return errors.Join(s.f.Close(), os.Remove(s.path))

@@ -189,12 +189,12 @@ func (b *Broker) commit(g *group, storeErr error) {
 }
 
 // minSegment is the smallest size at which the log starts a new segment.
-const minSegment = 64 << 10
+const minSegment = 1 << 20
 
 // rotateSizeLocked is the size at which the segment being written is
 // sealed: a quarter of the bytes retained (so that the segments that
 // hold them turn over, and the disk holds about twice what is retained),
-// within minSegment and SegmentSize.
+// within minSegment (1 MiB) and SegmentSize.
 func (b *Broker) rotateSizeLocked() int64 {
 	var retained int64
 	for _, s := range b.segs {
@@ -203,15 +203,21 @@ func (b *Broker) rotateSizeLocked() int64 {
 	return min(max(retained/4, minSegment), b.cfg.SegmentSize)
 }
 
-// compactLocked drops the oldest segments once they retain nothing, and
-// first moves the events still retained in the oldest to the newest when
-// they are less than half of it: a quiet topic's few events would
-// otherwise keep a whole segment, and every later one, on the disk. It
-// runs in the writer goroutine, the only one that appends.
+// compactLocked drops the oldest segments once they retain nothing, and,
+// when the segments hold much more than the bytes retained, first moves
+// the events still retained in the oldest to the newest if they are less
+// than half of it: a quiet topic's few events would otherwise keep a
+// whole segment, and every later one, on the disk. (A busy topic's old
+// segments empty by themselves: moving their last events would only
+// write them twice.) It runs in the writer goroutine, the only one that
+// appends.
 func (b *Broker) compactLocked(now time.Time) {
 	for len(b.segs) > 1 {
 		old := b.segs[0]
-		if old.idemUntil > now.UnixNano() || (old.live > 0 && old.liveBytes*2 > old.size) {
+		if old.idemUntil > now.UnixNano() {
+			return
+		}
+		if old.live > 0 && (old.liveBytes*2 > old.size || !b.overgrownLocked()) {
 			return
 		}
 		if old.live > 0 {
@@ -225,6 +231,17 @@ func (b *Broker) compactLocked(now time.Time) {
 			return
 		}
 	}
+}
+
+// overgrownLocked tells whether the segments hold more than one and a
+// half times the bytes retained, with more than one sealed: the one sealed last empties
+// by itself as a busy topic goes on.
+func (b *Broker) overgrownLocked() bool {
+	var size, retained int64
+	for _, s := range b.segs {
+		size, retained = size+s.size, retained+s.liveBytes
+	}
+	return len(b.segs) > 2 && 2*size > 3*retained
 }
 
 // moveForwardLocked copies the frames of old's retained events, as they
