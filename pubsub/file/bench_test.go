@@ -13,7 +13,7 @@ import (
 )
 
 // benchLog returns a directory holding a log of n retained events of
-// topic "a" (data: their index as text), and their receipts' last ID.
+// topic "a" (data: 256 bytes), and their IDs.
 func benchLog(b *testing.B, n int) (Config, []string) {
 	b.Helper()
 	cfg := Config{Dir: b.TempDir(), Fsync: FsyncNever, HistorySize: n, Logger: slog.New(slog.DiscardHandler)}
@@ -21,7 +21,7 @@ func benchLog(b *testing.B, n int) (Config, []string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rs := fill(b, br, n)
+	rs := fillPadded(b, br, n, 250)
 	if err := br.Close(); err != nil {
 		b.Fatal(err)
 	}

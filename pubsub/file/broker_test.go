@@ -88,3 +88,30 @@ func TestCloseWhilePublishing(t *testing.T) {
 	b.Close()
 	wg.Wait()
 }
+
+// TestMetricsWhilePublishing: the gauges read the log's state while the
+// writer moves it (a data race would show under -race).
+func TestMetricsWhilePublishing(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	b := open(t, file.Config{Dir: t.TempDir(), Fsync: file.FsyncNever, Registerer: reg})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 500 {
+			if _, err := b.Publish(context.Background(), pubsub.Message{Topic: "a", Data: "x"}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for {
+		if _, err := reg.Gather(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+			return
+		default:
+		}
+	}
+}

@@ -4,20 +4,26 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/ssebridge/ssebridge/pubsub"
 )
 
-// fill publishes n events to topic "a" of b, in batches.
-func fill(tb testing.TB, b *Broker, n int) []pubsub.Receipt {
+// fill publishes n events to topic "a" of b, in batches, with their
+// index as data.
+func fill(tb testing.TB, b *Broker, n int) []pubsub.Receipt { return fillPadded(tb, b, n, 0) }
+
+// fillPadded is fill with pad bytes more of data per event.
+func fillPadded(tb testing.TB, b *Broker, n, pad int) []pubsub.Receipt {
 	tb.Helper()
+	padding := strings.Repeat("x", pad)
 	var all []pubsub.Receipt
 	ms := make([]pubsub.Message, 1000)
 	for len(all) < n {
 		k := min(len(ms), n-len(all))
 		for i := range k {
-			ms[i] = pubsub.Message{Topic: "a", Data: fmt.Sprint(len(all) + i)}
+			ms[i] = pubsub.Message{Topic: "a", Data: fmt.Sprint(len(all)+i, padding)}
 		}
 		rs, errs := b.PublishBatch(context.Background(), ms[:k])
 		for i := range k {

@@ -42,7 +42,9 @@ type segment struct {
 	path string
 	f    *os.File
 	hdr  header
-	size int64 // bytes of valid frames and header
+	// size is the bytes of the header and valid frames; moved under the
+	// broker's lock by the writer goroutine, which alone writes frames.
+	size int64
 
 	// live counts the retained events whose frames are here; idemUntil is
 	// the latest end (Unix ns) of an idempotency window of an event here.
@@ -194,16 +196,16 @@ func (s *segment) truncate(off int64) error {
 	return s.f.Sync()
 }
 
-// append writes b at the end of the segment. On error it cuts the file
-// back to where it was, so that no partial frame stays.
-func (s *segment) append(b []byte) error {
-	if _, err := s.f.WriteAt(b, s.size); err != nil {
-		if terr := s.f.Truncate(s.size); terr != nil {
+// writeAt writes b at off, past the segment's frames. On error it cuts
+// the file back to off, so that no partial frame stays. The caller moves
+// size, under the broker's lock (metrics read it).
+func (s *segment) writeAt(b []byte, off int64) error {
+	if _, err := s.f.WriteAt(b, off); err != nil {
+		if terr := s.f.Truncate(off); terr != nil {
 			return errors.Join(err, terr)
 		}
 		return err
 	}
-	s.size += int64(len(b))
 	return nil
 }
 

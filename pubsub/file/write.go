@@ -31,12 +31,15 @@ type staged struct {
 	dup  int // for a retry of a key earlier in the group: 1 + its index
 }
 
-// group is what one write takes: requests, their events and frames.
+// group is what one write takes: requests, their events and frames,
+// written to seg at base.
 type group struct {
 	reqs   []*publishReq
 	events []staged
 	buf    []byte
 	now    time.Time
+	seg    *segment
+	base   int64
 }
 
 // write is the writer goroutine: it takes the requests waiting, numbers
@@ -112,27 +115,26 @@ func (b *Broker) store(g *group) error {
 			g.events = append(g.events, staged{req: req, i: i, pos: head, seq: seq, off: off, size: len(g.buf) - off})
 		}
 	}
-	active := b.segs[len(b.segs)-1]
+	g.seg = b.segs[len(b.segs)-1]
+	g.base = g.seg.size // only this goroutine moves it
 	b.mu.Unlock()
 	if len(g.buf) == 0 {
 		return nil
 	}
-	// Only this goroutine appends; readers read frames already written.
-	base := active.size
-	err := active.append(g.buf)
+	// Readers read frames already written, before g.base.
+	err := g.seg.writeAt(g.buf, g.base)
 	b.metrics.writes.Inc()
 	if err == nil && b.cfg.Fsync != FsyncAlways {
 		b.dirty.Store(true) // for syncEvery
 	}
 	if err == nil && b.cfg.Fsync == FsyncAlways {
 		b.metrics.fsyncs.Inc()
-		if err = active.f.Sync(); err != nil {
-			active.f.Truncate(base) // nothing of the group is acknowledged
-			active.size = base
+		if err = g.seg.f.Sync(); err != nil {
+			g.seg.f.Truncate(g.base) // nothing of the group is acknowledged
 		}
 	}
 	for k := range g.events {
-		g.events[k].off += int(base)
+		g.events[k].off += int(g.base)
 	}
 	return err
 }
@@ -155,7 +157,8 @@ func (b *Broker) commit(g *group, storeErr error) {
 	b.health.set(nil)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	active := b.segs[len(b.segs)-1]
+	active := g.seg
+	active.size = g.base + int64(len(g.buf))
 	for k := range g.events {
 		e := &g.events[k]
 		m := e.req.ms[e.i]
@@ -266,13 +269,15 @@ func (b *Broker) moveForwardLocked(old *segment) error {
 		}
 	}
 	base := active.size
-	if err := active.append(buf); err != nil {
+	if err := active.writeAt(buf, base); err != nil {
 		return err
 	}
 	b.metrics.fsyncs.Inc()
 	if err := active.f.Sync(); err != nil {
+		active.f.Truncate(base)
 		return err
 	}
+	active.size += int64(len(buf))
 	off := base
 	for _, e := range moved {
 		old.release(*e)
