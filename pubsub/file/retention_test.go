@@ -47,7 +47,7 @@ func (b *Broker) retainedBytes() int64 {
 // quiet event is moved forward instead of keeping its segment. After a
 // restart both topics have their history.
 func TestDiskStaysBounded(t *testing.T) {
-	const retain = 10_000 // 10 MB, ten of the smallest segments
+	const retain = 10_000 // 20 MB, five of the smallest segments
 	cfg := Config{Dir: t.TempDir(), Fsync: FsyncNever, HistorySize: retain, Logger: slog.New(slog.DiscardHandler)}
 	b, err := New(cfg)
 	if err != nil {
@@ -57,7 +57,7 @@ func TestDiskStaysBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := strings.Repeat("x", 1000)
+	data := strings.Repeat("x", 2000)
 	ms := make([]pubsub.Message, 100)
 	for i := range ms {
 		ms[i] = pubsub.Message{Topic: "busy", Data: data}

@@ -192,12 +192,12 @@ func (b *Broker) commit(g *group, storeErr error) {
 }
 
 // minSegment is the smallest size at which the log starts a new segment.
-const minSegment = 1 << 20
+const minSegment = 4 << 20
 
 // rotateSizeLocked is the size at which the segment being written is
 // sealed: a quarter of the bytes retained (so that the segments that
 // hold them turn over, and the disk holds about twice what is retained),
-// within minSegment (1 MiB) and SegmentSize.
+// within minSegment (4 MiB) and SegmentSize.
 func (b *Broker) rotateSizeLocked() int64 {
 	var retained int64
 	for _, s := range b.segs {
@@ -302,7 +302,9 @@ func (b *Broker) rotateLocked() {
 		b.cfg.Logger.Warn("file broker: starting a new segment", "error", err)
 		return
 	}
-	if b.cfg.Fsync != FsyncAlways {
+	b.metrics.fsyncs.Add(2) // the new segment and the directory
+	if b.cfg.Fsync == FsyncInterval { // the old one's tail, within the interval
+		b.metrics.fsyncs.Inc()
 		old.f.Sync()
 	}
 	b.segs = append(b.segs, s)
