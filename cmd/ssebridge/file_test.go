@@ -41,6 +41,7 @@ func TestFileBrokerCrash(t *testing.T) {
 		}
 	}()
 	var acked []string // IDs, by index
+	killed := false
 	for {
 		resp, err := stream.Recv()
 		if err != nil {
@@ -52,8 +53,9 @@ func TestFileBrokerCrash(t *testing.T) {
 			}
 			acked = append(acked, a.Result.Id)
 		}
-		if len(acked) >= killAt && p.cmd.ProcessState == nil {
+		if len(acked) >= killAt && !killed {
 			p.cmd.Process.Kill()
+			killed = true
 		}
 	}
 	if len(acked) < killAt || len(acked) >= total {
