@@ -303,7 +303,8 @@ func (b *Broker) rotateLocked() {
 		return
 	}
 	b.metrics.fsyncs.Add(2) // the new segment and the directory
-	if b.cfg.Fsync == FsyncInterval { // the old one's tail, within the interval
+	if b.cfg.Fsync == FsyncInterval {
+		// The old segment's tail, within the interval.
 		b.metrics.fsyncs.Inc()
 		old.f.Sync()
 	}
