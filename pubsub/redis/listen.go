@@ -250,11 +250,11 @@ func (b *Broker) handle(p string) {
 			t.subs.Deliver(m.event(bt.epoch, bt.at))
 		}
 		b.last = m.pos
-		b.seen.pos = m.pos
-		if b.seen.topic != m.topic {
-			b.seen.topic = strings.Clone(m.topic)
-		}
-		b.seen.at = bt.at.UnixNano()
+	}
+	// The batch's newest event is what the check asks Redis about: its
+	// topic is copied once per batch, not kept alive in the payload.
+	if m := bt.events[len(bt.events)-1]; m.pos == b.last {
+		b.seen = seenEvent{pos: m.pos, topic: strings.Clone(m.topic), at: bt.at.UnixNano()}
 	}
 }
 
